@@ -1,0 +1,28 @@
+"""Channel registry: the names the CLI, API and database use, mapped to their classes.
+
+Explicit on purpose (no entry-point discovery): adding a channel is one line here.
+"""
+
+from __future__ import annotations
+
+from channels.base import Channel
+
+
+def registry() -> dict[str, type[Channel]]:
+    """Every channel this build knows, by registry name (../shared/DESIGN.md)."""
+    from channels.rss import RssChannel
+    from channels.website import WebsiteChannel
+
+    return {
+        WebsiteChannel.name: WebsiteChannel,
+        RssChannel.name: RssChannel,
+    }
+
+
+def get_channel(name: str) -> Channel:
+    """An instance of the channel registered as `name`; KeyError names the known ones."""
+    known = registry()
+    try:
+        return known[name]()
+    except KeyError:
+        raise KeyError(f"unknown channel {name!r}; known: {', '.join(sorted(known))}") from None

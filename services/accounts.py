@@ -1,0 +1,103 @@
+"""Channel accounts: which platform account a story goes to, in live or outbox mode.
+
+Credentials are JSON in the platform's own names (DESIGN.md "Channel contract"), encrypted at
+rest; `account_data` decrypts them only to hand a channel its `AccountData`, with per-account
+settings merged over the service defaults (site directory, public URL, site title).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from channels import registry
+from channels.base import AccountData
+from services import audit
+from services.config import Settings
+from services.errors import Conflict, NotFound, ValidationError
+from services.models import AccountMode, ChannelAccount, User
+from services.secrets import decrypt_credentials, encrypt_credentials
+
+MODES = tuple(m.value for m in AccountMode)
+
+
+def read_credentials_file(path: str | Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValidationError(f"credentials file not found: {path}", "凭据文件不存在") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"credentials file is not readable JSON: {path}: {exc}", "凭据文件不是有效的 JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("credentials file must hold a JSON object", "凭据文件须为 JSON 对象")
+    return data
+
+
+def add_account(session: Session, settings: Settings, channel: str, name: str, *, mode: str = "live",
+                api_base: str | None = None, credentials: dict[str, Any] | None = None,
+                account_settings: dict[str, Any] | None = None, actor: User | None = None) -> ChannelAccount:
+    known = registry()
+    if channel not in known:
+        raise ValidationError(f"unknown channel {channel!r}; known: {', '.join(sorted(known))}", "未知渠道")
+    if mode not in MODES:
+        raise ValidationError(f"mode must be one of {', '.join(MODES)}", "模式须为 live 或 outbox")
+    name = name.strip()
+    if not name:
+        raise ValidationError("account name must not be empty", "账号名称不能为空")
+    if api_base and not api_base.startswith(("http://", "https://")):
+        raise ValidationError("--api-base must be an http(s) URL", "API 地址须为 http(s) 网址")
+    if session.scalar(select(ChannelAccount).where(ChannelAccount.channel == channel, ChannelAccount.name == name)):
+        raise Conflict(f"account {channel}/{name} already exists", f"账号 {name} 已存在")
+    account = ChannelAccount(
+        channel=channel, name=name, mode=mode, api_base=api_base, settings=dict(account_settings or {}),
+        credentials_encrypted=encrypt_credentials(settings, credentials) if credentials else None,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(session, actor=actor, action="create", object_type="account", object_id=account.id,
+                 summary=f"{channel}/{name} mode={mode}")
+    return account
+
+
+def list_accounts(session: Session, *, enabled_only: bool = False) -> list[ChannelAccount]:
+    query = select(ChannelAccount).order_by(ChannelAccount.channel, ChannelAccount.name)
+    if enabled_only:
+        query = query.where(ChannelAccount.enabled.is_(True))
+    return list(session.scalars(query))
+
+
+def get_account(session: Session, account_id: int) -> ChannelAccount:
+    account = session.get(ChannelAccount, account_id)
+    if account is None:
+        raise NotFound(f"no account {account_id}", "账号不存在")
+    return account
+
+
+def public_view(account: ChannelAccount) -> dict[str, Any]:
+    """What the CLI and the API show: never the credentials themselves."""
+    return {
+        "id": account.id, "channel": account.channel, "name": account.name, "mode": account.mode,
+        "enabled": account.enabled, "api_base": account.api_base,
+        "has_credentials": bool(account.credentials_encrypted), "settings": dict(account.settings or {}),
+    }
+
+
+def account_data(settings: Settings, account: ChannelAccount) -> AccountData:
+    merged = {
+        "site_dir": str(settings.site_dir),
+        "public_url": settings.public_url,
+        "site_title": settings.site_title,
+        "site_description": settings.site_description,
+        "outbox_dir": str(settings.outbox_dir),
+        "timezone": settings.timezone,
+    }
+    merged.update(account.settings or {})
+    return AccountData(
+        id=account.id, channel=account.channel, name=account.name, mode=account.mode,
+        api_base=account.api_base, credentials=decrypt_credentials(settings, account.credentials_encrypted),
+        settings=merged,
+    )

@@ -1,0 +1,444 @@
+"""The `fanout` command: thin entry points that parse, call one service function, map errors.
+
+Every failure exits non-zero with one English line (`error: …`) on stderr. Commands that
+change state commit one unit of work; tasks are sent only after it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from services.config import get_settings
+from services.errors import FanoutError
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class FanoutGroup(click.Group):
+    """Maps the service layer's typed errors to one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FanoutError as exc:
+            _fail(exc.message)
+        except (TimeoutError, RuntimeError) as exc:
+            _fail(str(exc))
+
+
+def _ready_db() -> None:
+    from services.migrations import upgrade
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    upgrade(settings.db_url)
+
+
+def _storage():  # noqa: ANN202
+    from services.storage import open_storage
+
+    return open_storage(get_settings())
+
+
+def _queue():  # noqa: ANN202
+    import worker
+
+    return worker.task_queue()
+
+
+@click.group(cls=FanoutGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Fanout: author once, review 三审三校, fan out to every channel."""
+
+
+# --------------------------------------------------------------------------- db & processes
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration (safe to run again)."""
+    _ready_db()
+    click.echo(f"database is at the latest schema: {get_settings().db_url.split('@')[-1]}")
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def web(host: str | None, port: int | None) -> None:
+    """Run the web app (editor UI, API, /site/)."""
+    import uvicorn
+
+    settings = get_settings()
+    _ready_db()
+    uvicorn.run("services.web.app:create_app", factory=True, host=host or settings.web_host,
+                port=port or settings.web_port, log_level="info", proxy_headers=True)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("-Q", "--queues", default="media,publish", show_default=True)
+@click.option("--pool", default=None, help="prefork (media) or threads (publish); default by queue")
+@click.option("-c", "--concurrency", type=int, default=None)
+@click.option("-n", "--name", default=None)
+@click.pass_context
+def worker(ctx: click.Context, queues: str, pool: str | None, concurrency: int | None, name: str | None) -> None:
+    """Run a Celery worker on QUEUES (media, publish)."""
+    import worker as worker_module
+
+    _ready_db()
+    only_publish = queues.split(",") == ["publish"]
+    pool = pool or ("threads" if only_publish else "prefork")
+    concurrency = concurrency or (8 if pool == "threads" else max(1, (os.cpu_count() or 2) // 2))
+    argv = ["worker", "-Q", queues, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO",
+            "-n", name or f"{queues.replace(',', '+')}.{os.getpid()}@%h", "--max-tasks-per-child", "50",
+            *ctx.args]
+    if pool == "threads":
+        argv.remove("--max-tasks-per-child")
+        argv.remove("50")
+    worker_module.app.worker_main(argv=argv)
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat (the minute tick)."""
+    import worker as worker_module
+
+    _ready_db()
+    worker_module.app.start(argv=["beat", "--loglevel", "INFO"])
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load the demo data first (once).")
+def up(demo: bool) -> None:
+    """Start web, workers and beat on this machine; Ctrl-C stops them all."""
+    from services import processes
+
+    settings = get_settings()
+    _ready_db()
+    if demo:
+        from services.demo import load_demo
+
+        info = load_demo(settings, _storage(), publish=False)
+        click.echo(f"demo data: {info['stories']} stories, accounts: {', '.join(info['accounts'])}")
+    children = [processes.start("web", ["web"], settings), *processes.start_workers(settings),
+                processes.start("beat", ["beat"], settings)]
+    if demo:
+        from services.demo import publish_demo
+
+        processes.wait_for_queues({"media", "publish"}, timeout=60, children=children)
+        publish_demo(_queue())
+    url = f"http://{settings.web_host}:{settings.web_port}"
+    click.echo(f"""
+Fanout is running (FANOUT_HOME={settings.resolved_home})
+  editor UI   {url}/        API docs {url}/docs   health {url}/healthz
+  website     {url}/site/   feeds {url}/site/feed.xml  {url}/site/atom.xml
+  logs        {settings.run_dir}/*.log
+""")
+    password_file = settings.resolved_home / "admin-password.txt"
+    if password_file.exists():
+        click.echo(f"  log in as   admin / {password_file.read_text().strip()}   (from {password_file})")
+    click.echo("Press Ctrl-C to stop.")
+    stopping = False
+
+    def _stop(*_args: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            dead = [c for c in children if c.process.poll() is not None]
+            if dead:
+                click.echo(f"error: {dead[0].name} exited ({dead[0].process.returncode}); see {dead[0].log_path}",
+                           err=True)
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopping web, workers and beat …")
+    processes.stop(children)
+    click.echo("stopped.")
+
+
+# --------------------------------------------------------------------------- users
+
+
+@main.group()
+def user() -> None:
+    """Users and roles."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="editor, reviewer, ops, admin")
+@click.option("--level", "levels", multiple=True, type=int, help="review level 1/2/3 (reviewers)")
+@click.option("--unit", default="", help="责任单位")
+def user_add(name: str, roles: tuple[str, ...], levels: tuple[int, ...], unit: str) -> None:
+    """Create a user and print a generated password once."""
+    from services.db import session_scope
+    from services.users import create_user
+
+    _ready_db()
+    with session_scope() as session:
+        created, password = create_user(session, name, roles=list(roles), levels=list(levels), unit=unit)
+        click.echo(f"user {created.username} (id {created.id}) roles={','.join(created.role_names)}")
+    click.echo(f"password: {password}")
+
+
+# --------------------------------------------------------------------------- stories
+
+
+@main.group()
+def story() -> None:
+    """Author stories."""
+
+
+@story.command("add")
+@click.option("--title", required=True)
+@click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--summary", default="")
+@click.option("--cover", type=click.Path(path_type=Path), default=None)
+@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path))
+@click.option("--video", type=click.Path(path_type=Path), default=None)
+@click.option("--alt", "alts", multiple=True, help="alt text for each --image, in order")
+@click.option("--theme", default="")
+@click.option("--unit", default="")
+@click.option("--label", default="")
+@click.option("--tag", "tags", multiple=True)
+def story_add(title: str, body_file: Path, summary: str, cover: Path | None, images: tuple[Path, ...],
+              video: Path | None, alts: tuple[str, ...], theme: str, unit: str, label: str,
+              tags: tuple[str, ...]) -> None:
+    """Add a story; prints its id."""
+    from services.db import session_scope
+    from services.stories import MediaInput, StoryInput, create_story
+
+    try:
+        body = body_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(f"body file not found: {body_file}")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"body file is not readable UTF-8 text: {body_file}: {exc.__class__.__name__}")
+    media = [MediaInput(path=cover, role="cover")] if cover else []
+    media += [MediaInput(path=p, role="image", alt=alts[i] if i < len(alts) else "") for i, p in enumerate(images)]
+    if video:
+        media.append(MediaInput(path=video, role="video"))
+    _ready_db()
+    with session_scope() as session:
+        created = create_story(session, _storage(), StoryInput(
+            title=title, body_markdown=body, summary=summary, theme=theme, unit=unit, label=label,
+            tags=list(tags), media=media))
+        story_id = created.id
+    click.echo(story_id)
+
+
+@story.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def story_list(as_json: bool) -> None:
+    """List stories, newest first."""
+    from services.db import session_scope
+    from services.stories import list_stories
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [{"id": s.id, "version": s.current.number, "status": s.status, "title": s.current.title}
+                for s in list_stories(session)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for row in rows:
+            click.echo(f"{row['id']:>5}  v{row['version']:<3} {row['status']:<10} {row['title']}")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@main.group()
+def account() -> None:
+    """Channel accounts."""
+
+
+@account.command("add")
+@click.argument("channel")
+@click.argument("name")
+@click.option("--mode", type=click.Choice(["live", "outbox"]), default="live", show_default=True)
+@click.option("--api-base", default=None)
+@click.option("--credentials-file", type=click.Path(path_type=Path), default=None)
+@click.option("--set", "sets", multiple=True, help="account setting key=value")
+def account_add(channel: str, name: str, mode: str, api_base: str | None, credentials_file: Path | None,
+                sets: tuple[str, ...]) -> None:
+    """Add an account of CHANNEL (website, rss, …)."""
+    from services.accounts import add_account, read_credentials_file
+    from services.db import session_scope
+
+    settings_map: dict[str, str] = {}
+    for item in sets:
+        if "=" not in item:
+            _fail(f"--set wants key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        settings_map[key.strip()] = value
+    credentials = read_credentials_file(credentials_file) if credentials_file else None
+    _ready_db()
+    with session_scope() as session:
+        created = add_account(session, get_settings(), channel, name, mode=mode, api_base=api_base,
+                              credentials=credentials, account_settings=settings_map)
+        click.echo(f"account {created.id}: {created.channel}/{created.name} ({created.mode})")
+
+
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def account_list(as_json: bool) -> None:
+    """List channel accounts (credentials are never shown)."""
+    from services.accounts import list_accounts, public_view
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [public_view(a) for a in list_accounts(session)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        state = "enabled" if row["enabled"] else "disabled"
+        click.echo(f"{row['id']:>4}  {row['channel']:<16} {row['name']:<24} {row['mode']:<7} {state}")
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def _print_deliveries(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        where = row["remote_url"] or row["last_error"] or ""
+        click.echo(f"{row['id']:>5}  story {row['story_id']} v{row['version']}  {row['channel']}/{row['account']:<20}"
+                   f" {row['state']:<11} {where}")
+
+
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--wait", is_flag=True, help="Block until every delivery is final and print them.")
+@click.option("--timeout", type=float, default=900.0, show_default=True)
+def publish(story_id: int, wait: bool, timeout: float) -> None:
+    """Plan one delivery per enabled account for STORY_ID and enqueue them."""
+    from services import dispatch
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        result = dispatch.plan_publication(session, _queue(), story_id)
+    click.echo(f"story {story_id} v{result.version}: {len(result.created)} new deliveries, "
+               f"{len(result.existing)} already planned")
+    if not wait:
+        return
+    rows = _wait_with_workers([story_id], timeout)
+    _print_deliveries(rows)
+    if any(r["state"] != "published" for r in rows):
+        _fail("not every delivery was published")
+
+
+def _wait_with_workers(story_ids: list[int], timeout: float) -> list[dict[str, Any]]:
+    """Wait for final states, starting embedded workers for the while if none is running."""
+    from services import dispatch, processes
+    from services.db import session_scope
+    from services.ops import queues_served
+
+    settings = get_settings()
+    with session_scope() as session:
+        missing = {"media", "publish"} - queues_served(session)
+    children = processes.start_workers(settings, tag="embedded") if missing else []
+    try:
+        if children:
+            click.echo("no worker is running: started embedded workers for the while", err=True)
+            processes.wait_for_queues({"media", "publish"}, timeout=90, children=children)
+        queue = _queue()
+        return dispatch.wait_until_final(story_ids, timeout=timeout,
+                                         sweeper=lambda: dispatch.sweep(settings, queue))
+    finally:
+        processes.stop(children)
+
+
+@main.command()
+@click.option("--story", "story_id", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+def deliveries(story_id: int | None, as_json: bool) -> None:
+    """List deliveries and their states."""
+    from services import dispatch
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [dispatch.delivery_view(d) for d in dispatch.deliveries_for(session, story_id=story_id)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        _print_deliveries(rows)
+
+
+@main.command()
+def sweep() -> None:
+    """Re-enqueue lost work and recover deliveries of dead workers (beat does this every minute)."""
+    from services import dispatch
+
+    _ready_db()
+    counts = dispatch.sweep(get_settings(), _queue())
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@main.command("audit")
+@click.option("--story", "story_id", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+def audit_cmd(story_id: int | None, as_json: bool) -> None:
+    """Show the audit trail (append-only)."""
+    from services import audit
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor_name, "action": e.action,
+                 "object": f"{e.object_type}:{e.object_id}", "version": e.story_version, "summary": e.summary}
+                for e in audit.events(session, story_id=story_id)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['at'][:19]}  {row['actor']:<10} {row['action']:<12} {row['object']:<14} {row['summary']}")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--timeout", type=float, default=900.0, show_default=True)
+def demo(timeout: float) -> None:
+    """Load the 群众满意度提升 demo and run it through the pipeline with real workers."""
+    from services.demo import load_demo, publish_demo
+
+    settings = get_settings()
+    _ready_db()
+    info = load_demo(settings, _storage(), publish=False)
+    click.echo(f"demo: {info['stories']} stories; accounts: {', '.join(info['accounts'])}")
+    story_ids = publish_demo(_queue())
+    rows = _wait_with_workers(story_ids, timeout)
+    _print_deliveries(rows)
+    bad = [r for r in rows if r["state"] != "published"]
+    click.echo(f"\nsite:  {settings.site_dir / 'index.html'}\nfeeds: {settings.site_dir / 'feed.xml'}  "
+               f"{settings.site_dir / 'atom.xml'}\nserved at {settings.public_url} by `fanout web`")
+    if bad:
+        _fail(f"{len(bad)} of {len(rows)} deliveries not published")
+
+
+if __name__ == "__main__":
+    main()

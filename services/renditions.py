@@ -1,0 +1,75 @@
+"""The rendition cache: derived media keyed by source sha256 + profile + profile version.
+
+A rendition is made once and reused by every channel and every delivery that names the same
+profile; the `renditions` table is the index and the media store holds the bytes. Two workers
+racing on the same rendition both encode and one row wins (the unique key decides); the
+stored bytes are written atomically, so nobody reads half a file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from channels.base import Rendition
+from media import get_profile, make_rendition
+from media.probe import sha256_file
+from services.config import Settings
+from services.db import session_scope
+from services.models import Asset, RenditionRecord
+from services.storage import Storage
+
+
+def _to_rendition(record: RenditionRecord) -> Rendition:
+    return Rendition(profile=record.profile, key=record.storage_key, mime=record.mime, bytes=record.bytes,
+                     sha256=record.sha256, width=record.width, height=record.height, duration=record.duration)
+
+
+def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, profile_name: str) -> tuple[Rendition, bool]:
+    """The rendition of `asset_sha256` for `profile_name`, and whether it came from the cache."""
+    profile = get_profile(profile_name)
+    with session_scope() as session:
+        record = session.scalar(select(RenditionRecord).where(
+            RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
+            RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+        if record is not None and storage.exists(record.storage_key):
+            return _to_rendition(record), True
+        asset = session.get(Asset, asset_sha256)
+        if asset is None:
+            raise LookupError(f"asset {asset_sha256} is not in the database")
+        source_key = asset.storage_key
+    source = storage.local_path(source_key)
+    work = settings.cache_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        out = Path(tmp) / f"out.{profile_ext(profile)}"
+        info = make_rendition(source, profile, out)
+        digest = sha256_file(out)
+        key = f"renditions/{asset_sha256[:2]}/{asset_sha256}/{profile.name}-v{profile.version}.{profile_ext(profile)}"
+        storage.put_file(key, out)
+    record = RenditionRecord(asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version,
+                             params="", storage_key=key, mime=info.mime, bytes=info.bytes, sha256=digest,
+                             width=info.width, height=info.height, duration=info.duration)
+    try:
+        with session_scope() as session:
+            existing = session.scalar(select(RenditionRecord).where(
+                RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
+                RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+            if existing is not None:
+                existing.storage_key, existing.bytes, existing.sha256 = key, info.bytes, digest
+                record = existing
+            else:
+                session.add(record)
+    except IntegrityError:  # another worker inserted the same rendition first
+        with session_scope() as session:
+            record = session.scalar(select(RenditionRecord).where(
+                RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
+                RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+    return _to_rendition(record), False
+
+
+def profile_ext(profile) -> str:  # noqa: ANN001 - any media profile
+    return profile.ext

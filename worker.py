@@ -1,0 +1,200 @@
+"""The one Celery app: queues, routes, house Task defaults, beat schedule. Thin.
+
+Tasks carry delivery ids, never objects, and call one service function each. House defaults
+(DESIGN.md "Known pitfalls"): acks_late + task_reject_on_worker_lost (a SIGKILLed child's
+message comes back; the conditional claim in services/dispatch.py makes the redelivery a
+no-op), JSON only, prefetch 1, soft/hard time limits, bounded retries owned by the DB state
+machine (never ETA tasks for future posts), Redis visibility_timeout above every countdown.
+
+Broker: FANOUT_BROKER_URL (Redis) when set, else kombu's filesystem transport under
+FANOUT_HOME/broker — durable across restarts and shared by every local worker process.
+Queues: `media` (prefork; ffmpeg is multi-threaded) and `publish` (threads; HTTP-bound).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import Celery, Task, signals
+
+from services.config import Settings, get_settings
+
+log = logging.getLogger("fanout.worker")
+
+MEDIA_QUEUE = "media"
+PUBLISH_QUEUE = "publish"
+HEARTBEAT_SECONDS = 5.0
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": PUBLISH_QUEUE,
+        "task_routes": {
+            "fanout.render_delivery": {"queue": MEDIA_QUEUE},
+            "fanout.publish_delivery": {"queue": PUBLISH_QUEUE},
+            "fanout.reconcile_delivery": {"queue": PUBLISH_QUEUE},
+            "fanout.tick": {"queue": PUBLISH_QUEUE},
+        },
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": settings.timezone,
+        "enable_utc": True,
+        "beat_schedule": {"tick": {"task": "fanout.tick", "schedule": 60.0}},
+        "beat_schedule_filename": str(settings.run_dir / "celerybeat-schedule"),
+    }
+    if settings.broker_url:
+        config["broker_url"] = settings.broker_url
+        # Unacked messages return after this; every countdown stays far below it.
+        config["broker_transport_options"] = {"visibility_timeout": 3600}
+    else:
+        queue_dir = settings.broker_dir / "queue"
+        config["broker_url"] = "filesystem://"
+        config["broker_transport_options"] = {
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "control_folder": str(settings.broker_dir / "control"),
+            "store_processed": False,
+            "polling_interval": 0.2,
+        }
+    return config
+
+
+class FanoutTask(Task):
+    """House defaults for every task; retries are the state machine's, not Celery's."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 0
+    ignore_result = True
+
+
+app = Celery("fanout", task_cls=FanoutTask, set_as_current=False)
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_kwargs: Any) -> None:
+    settings = get_settings()
+    settings.ensure_dirs()
+    for sub in ("queue", "control"):
+        (settings.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    sender.conf.update(celery_config(settings))
+
+
+class CeleryTaskQueue:
+    """services.dispatch.TaskQueue on top of this app: ids only, routed by task name."""
+
+    def render(self, delivery_id: int, countdown: float | None = None) -> None:
+        render_delivery.apply_async((delivery_id,), countdown=countdown)
+
+    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
+        publish_delivery.apply_async((delivery_id,), countdown=countdown)
+
+    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
+        reconcile_delivery.apply_async((delivery_id,), countdown=countdown)
+
+
+def task_queue() -> CeleryTaskQueue:
+    return CeleryTaskQueue()
+
+
+def _context() -> tuple[Settings, Any, CeleryTaskQueue]:
+    from services.storage import open_storage
+
+    settings = get_settings()
+    return settings, open_storage(settings), CeleryTaskQueue()
+
+
+def _worker_name(task: Task) -> str:
+    return f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
+
+
+@app.task(name="fanout.render_delivery", bind=True, soft_time_limit=540, time_limit=600)
+def render_delivery(self: Task, delivery_id: int) -> str:
+    from services import dispatch
+
+    settings, storage, queue = _context()
+    return dispatch.render_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.publish_delivery", bind=True, soft_time_limit=100, time_limit=120)
+def publish_delivery(self: Task, delivery_id: int) -> str:
+    from services import dispatch
+
+    settings, storage, queue = _context()
+    return dispatch.publish_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.reconcile_delivery", bind=True, soft_time_limit=100, time_limit=120)
+def reconcile_delivery(self: Task, delivery_id: int) -> str:
+    from services import dispatch
+
+    settings, storage, queue = _context()
+    return dispatch.reconcile_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.tick", soft_time_limit=50, time_limit=60)
+def tick() -> dict[str, int]:
+    """Every minute from beat: recover lost work (schedules join here in the campaigns issue)."""
+    from services import dispatch
+
+    settings, _storage, queue = _context()
+    return dispatch.sweep(settings, queue)
+
+
+# --------------------------------------------------------------------------- worker lifecycle
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_kwargs: Any) -> None:
+    from services.db import dispose_engines
+
+    dispose_engines()  # never share a parent's pooled connections across fork
+
+
+_heartbeat_stop = threading.Event()
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_kwargs: Any) -> None:
+    from services.ops import beat_heartbeat
+
+    consumer = sender
+    hostname = consumer.hostname
+    queues = ",".join(sorted(q.name for q in consumer.task_consumer.queues)) if consumer.task_consumer else ""
+    pool = consumer.pool.__class__.__module__.rsplit(".", 1)[-1] if consumer.pool else ""
+    concurrency = getattr(consumer.controller, "concurrency", 1) or 1
+
+    def loop() -> None:
+        while not _heartbeat_stop.is_set():
+            try:
+                beat_heartbeat(hostname, queues=queues, pid=os.getpid(), pool=pool, concurrency=concurrency)
+            except Exception:  # the DB may be briefly away; the next beat tries again
+                log.warning("heartbeat failed", exc_info=True)
+            _heartbeat_stop.wait(HEARTBEAT_SECONDS)
+
+    threading.Thread(target=loop, name="fanout-heartbeat", daemon=True).start()
+    log.info("worker %s ready on queues %s", hostname, queues)
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(sender: Any = None, **_kwargs: Any) -> None:
+    from services.ops import forget_worker
+
+    _heartbeat_stop.set()
+    try:
+        forget_worker(sender.hostname if sender is not None else "")
+    except Exception:
+        log.warning("could not remove heartbeat", exc_info=True)
