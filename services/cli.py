@@ -123,6 +123,16 @@ def beat() -> None:
 
 
 @main.command()
+@click.option("--port", type=int, default=5555, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+def flower(port: int, address: str) -> None:
+    """Run Flower, Celery's worker monitor (ops detail beside the dashboard)."""
+    import worker as worker_module
+
+    worker_module.app.start(argv=["flower", f"--port={port}", f"--address={address}"])
+
+
+@main.command()
 @click.option("--demo", is_flag=True, help="Load the demo data first (once).")
 def up(demo: bool) -> None:
     """Start web, workers and beat on this machine; Ctrl-C stops them all."""

@@ -12,7 +12,8 @@ Rules this module keeps:
 * A publish that may have reached the platform (timeout after sending, a crash mid-call)
   becomes `unknown` and is reconciled by asking the platform, never blindly re-sent.
 * Errors before sending are retried with exponential backoff, jitter and Retry-After, at most
-  `max_attempts` claims; delays stay below Redis' visibility timeout (config.py).
+  `max_attempts` attempts (each publish claim and each failed render counts one); delays stay
+  below Redis' visibility timeout (config.py).
 * `sweep` (run by beat every minute) re-enqueues work whose message was lost and moves
   deliveries whose worker died: a stuck `rendering` back to `planned`, a stuck `publishing` to
   `unknown` → reconcile.
@@ -136,10 +137,12 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
         stmt = _insert_ignore(session).values(
             story_id=story.id, story_version_id=version.id, account_id=account.id, state=S.PLANNED.value,
             attempts=0, release_at=release_at or now, created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["story_version_id", "account_id"])
-        inserted = session.execute(stmt).rowcount == 1
-        delivery_id = session.scalar(select(Delivery.id).where(
-            Delivery.story_version_id == version.id, Delivery.account_id == account.id))
+        ).on_conflict_do_nothing(index_elements=["story_version_id", "account_id"]).returning(Delivery.id)
+        delivery_id = session.scalar(stmt)  # None when the row already existed
+        inserted = delivery_id is not None
+        if not inserted:
+            delivery_id = session.scalar(select(Delivery.id).where(
+                Delivery.story_version_id == version.id, Delivery.account_id == account.id))
         (created if inserted else existing).append(delivery_id)
         if inserted:
             session.add(DeliveryLog(delivery_id=delivery_id, from_state="-", to_state=S.PLANNED.value,
@@ -182,6 +185,9 @@ def _retry_delay(settings: Settings, attempts: int, retry_after: float | None) -
 def _fail_or_retry(session: Session, settings: Settings, queue: TaskQueue, delivery_id: int, from_state: S,
                    stage: str, error: str, code: str | None, retry_after: float | None, worker: str) -> str:
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
+    if stage == "render":  # a publish claim counts its own attempt; a failed render counts here
+        attempts += 1
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(attempts=attempts))
     if attempts >= settings.max_attempts:
         transition(session, delivery_id, [from_state], S.FAILED, worker=worker,
                    message=f"gave up after {attempts} attempts: {error}",
@@ -207,7 +213,7 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
     with session_scope() as session:
         claimed = transition(session, delivery_id, [S.PLANNED, S.RETRY_WAIT], S.RENDERING, worker=worker,
                              extra_where=or_(Delivery.state == S.PLANNED.value, _due_retry("render")),
-                             claimed_by=worker, attempts=Delivery.attempts + 1, message="render started")
+                             claimed_by=worker, message="render started")
         if not claimed:
             return "skipped"
         delivery = session.get(Delivery, delivery_id)

@@ -84,6 +84,7 @@ class S3Storage:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.cache_dir = cache_dir
+        self._bucket_ready = False
         self.client = boto3.client(
             "s3", endpoint_url=query.get("endpoint"), region_name=query.get("region", "us-east-1"),
             config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3}),
@@ -93,7 +94,20 @@ class S3Storage:
         _check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def ensure_bucket(self) -> None:
+        """Create the bucket on first use (a fresh MinIO has none)."""
+        from botocore.exceptions import ClientError
+
+        if self._bucket_ready:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+        self._bucket_ready = True
+
     def put_file(self, key: str, src: Path) -> None:
+        self.ensure_bucket()
         if self.exists(key):
             return
         self.client.upload_file(str(src), self.bucket, self._key(key))
@@ -105,7 +119,8 @@ class S3Storage:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
 

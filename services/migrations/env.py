@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from services.models import Base
 
@@ -18,6 +18,9 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Web, workers and beat may all start at once: one migrates, the rest wait.
+                connection.execute(text("SELECT pg_advisory_xact_lock(727070)"))
             context.run_migrations()
     engine.dispose()
 

@@ -1,0 +1,69 @@
+"""Small builders shared by tests: real media files, stories, accounts, a recording queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RecordingQueue:
+    """services.dispatch.TaskQueue that records what would be sent (in-process unit tests)."""
+
+    sent: list[tuple[str, int, float | None]] = field(default_factory=list)
+
+    def render(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("render", delivery_id, countdown))
+
+    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("publish", delivery_id, countdown))
+
+    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("reconcile", delivery_id, countdown))
+
+    def of(self, kind: str) -> list[int]:
+        return [i for k, i, _ in self.sent if k == kind]
+
+
+def jpeg(path: Path, size: tuple[int, int] = (1200, 800), color: tuple[int, int, int] = (200, 60, 40)) -> Path:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, color)
+    ImageDraw.Draw(img).rectangle((size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2), fill=(250, 250, 250))
+    img.save(path, "JPEG", quality=85)
+    return path
+
+
+def video(path: Path, seconds: float = 2.0) -> Path:
+    from media.generate import make_demo_video
+
+    return make_demo_video(path, seconds=seconds, title="测试", size=(640, 360))
+
+
+def add_site_accounts(session, settings) -> list[int]:  # noqa: ANN001
+    from services.accounts import add_account
+
+    return [add_account(session, settings, "website", "网站").id, add_account(session, settings, "rss", "RSS").id]
+
+
+def make_story(session, storage, tmp: Path, *, title: str = "测试稿件", body: str = "正文第一段。\n\n第二段。",  # noqa: ANN001
+               with_video: bool = False, label: str = "群众满意度提升行动之测试篇") -> int:
+    from services.stories import MediaInput, StoryInput, create_story
+
+    media = [MediaInput(path=jpeg(tmp / f"cover-{title}.jpg"), role="cover", alt="封面图")]
+    if with_video:
+        media.append(MediaInput(path=video(tmp / "clip.mp4"), role="video"))
+    story = create_story(session, storage, StoryInput(title=title, body_markdown=body, summary="摘要",
+                                                      theme="基础教育", unit="县教育局", label=label, media=media))
+    return story.id
+
+
+def run_pipeline(settings, storage, queue: RecordingQueue, delivery_ids: list[int]) -> list[str]:  # noqa: ANN001
+    """Render then publish each delivery in this process (the workers' code path, without Celery)."""
+    from services import dispatch
+
+    outcomes = []
+    for delivery_id in delivery_ids:
+        dispatch.render_delivery(settings, storage, queue, delivery_id, worker="test")
+        outcomes.append(dispatch.publish_delivery(settings, storage, queue, delivery_id, worker="test"))
+    return outcomes

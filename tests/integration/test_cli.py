@@ -1,0 +1,117 @@
+"""The `fanout` command as a person runs it: real subprocesses, exit codes, one-line errors.
+
+`fanout publish --wait` and `fanout demo` start embedded worker processes when none runs, and
+must end with every delivery published and valid feeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from tests.helpers import jpeg
+
+
+def fanout(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ))
+
+
+def test_help_lists_every_command(home):
+    result = fanout("--help")
+    assert result.returncode == 0
+    for command in ("up", "web", "worker", "beat", "db", "story", "account", "publish", "deliveries", "demo",
+                    "user", "audit", "flower"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
+
+
+def test_accounts_never_show_credentials(home, tmp_path):
+    secret_file = tmp_path / "wp.json"
+    secret_file.write_text(json.dumps({"secret": "s3cr3t-value"}), encoding="utf-8")
+    assert fanout("account", "add", "website", "县融媒体网站").returncode == 0
+    added = fanout("account", "add", "rss", "订阅", "--credentials-file", str(secret_file), "--set", "feed_max_items=20")
+    assert added.returncode == 0, added.stderr
+    listed = fanout("account", "list", "--json")
+    rows = json.loads(listed.stdout)
+    assert [(r["channel"], r["name"], r["has_credentials"]) for r in rows] == [
+        ("rss", "订阅", True), ("website", "县融媒体网站", False)]
+    assert rows[0]["settings"] == {"feed_max_items": "20"}
+    assert "s3cr3t-value" not in listed.stdout + listed.stderr
+    duplicate = fanout("account", "add", "website", "县融媒体网站")
+    assert duplicate.returncode == 1 and duplicate.stderr.strip() == "error: account website/县融媒体网站 already exists"
+    unknown = fanout("account", "add", "myspace", "x")
+    assert unknown.returncode == 1 and "unknown channel 'myspace'" in unknown.stderr
+
+
+BAD_STORY_ADDS = [
+    ("missing body file", lambda t: ["--title", "t", "--body-file", str(t / "none.md")], "body file not found"),
+    ("empty title", lambda t: ["--title", " ", "--body-file", str(t / "body.md")], "title must not be empty"),
+    ("non-image as image", lambda t: ["--title", "t", "--body-file", str(t / "body.md"), "--image", str(t / "body.md")],
+     "body.md"),
+    ("missing image", lambda t: ["--title", "t", "--body-file", str(t / "body.md"), "--image", str(t / "gone.jpg")],
+     "file not found"),
+    ("image as video", lambda t: ["--title", "t", "--body-file", str(t / "body.md"), "--video", str(t / "ok.jpg")],
+     "expected a video"),
+]
+
+
+@pytest.mark.parametrize("case,args,message", BAD_STORY_ADDS, ids=[row[0] for row in BAD_STORY_ADDS])
+def test_story_add_refuses_bad_input_with_one_line(home, tmp_path, case, args, message):
+    (tmp_path / "body.md").write_text("正文", encoding="utf-8")
+    jpeg(tmp_path / "ok.jpg")
+    result = fanout("story", "add", *args(tmp_path))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert json.loads(fanout("story", "list", "--json").stdout) == []
+    media = home / "media"
+    assert not media.exists() or not any(p.is_file() for p in media.rglob("*"))
+
+
+@pytest.mark.celery
+def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path):
+    body = tmp_path / "body.md"
+    body.write_text("# 小标题\n\n正文<script>alert(1)</script>[链接](javascript:alert(1))", encoding="utf-8")
+    assert fanout("account", "add", "website", "网站").returncode == 0
+    assert fanout("account", "add", "rss", "RSS").returncode == 0
+    added = fanout("story", "add", "--title", "命令行发布", "--body-file", str(body),
+                   "--image", str(jpeg(tmp_path / "pic.jpg")), "--alt", "配图说明", "--label", "群众满意度提升行动之测试篇")
+    assert added.returncode == 0, added.stderr
+    story_id = added.stdout.strip()
+    assert story_id.isdigit()
+    result = fanout("publish", story_id, "--wait", "--timeout", "240", timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "started embedded workers" in result.stderr
+    assert result.stdout.count(" published ") == 2
+    again = fanout("publish", story_id)
+    assert again.returncode == 0 and "0 new deliveries, 2 already planned" in again.stdout
+    rows = json.loads(fanout("deliveries", "--story", story_id, "--json").stdout)
+    assert [r["state"] for r in rows] == ["published", "published"]
+    page = (home / "site" / "stories" / story_id / "index.html").read_text(encoding="utf-8")
+    assert "命令行发布" in page and "<script>alert" not in page and "javascript:" not in page
+    audit = fanout("audit", "--story", story_id, "--json")
+    assert {"create", "publish"} <= {row["action"] for row in json.loads(audit.stdout)}
+
+
+@pytest.mark.celery
+def test_demo_publishes_everything_and_the_feeds_are_valid(home):
+    result = fanout("demo", "--timeout", "400", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count(" published ") == 12
+    site = Path(home) / "site"
+    for name in ("feed.xml", "atom.xml"):
+        parsed = feedparser.parse(str(site / name))
+        assert parsed.bozo == 0, (name, parsed.get("bozo_exception"))
+        assert len(parsed.entries) == 6
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="card"') == 6 and "群众满意度提升行动之基础教育篇" in index
+    assert (Path(home) / "admin-password.txt").exists()
+    again = fanout("demo", "--timeout", "200", timeout=300)  # idempotent: loads and publishes nothing new
+    assert again.returncode == 0 and again.stdout.count(" published ") == 12

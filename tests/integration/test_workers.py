@@ -1,0 +1,70 @@
+"""The pipeline on real Celery worker processes (media: prefork, publish: threads) on the
+run's broker — kombu's filesystem transport, or Redis when FANOUT_TEST_BROKER=redis.
+
+A story with a cover and a video is planned through the Celery task queue, rendered on the
+media queue, published on the publish queue. Then every task is delivered again (as Celery
+may after a lost ack): nothing is published twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import feedparser
+import pytest
+from sqlalchemy import select
+
+import worker
+from services import dispatch
+from services.db import session_scope
+from services.models import DeliveryLog
+from tests.helpers import add_site_accounts, make_story
+
+pytestmark = pytest.mark.celery
+
+
+def test_real_workers_render_and_publish_then_ignore_redelivered_tasks(workers, settings, storage, tmp_path):
+    queue = worker.task_queue()
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        story_id = make_story(session, storage, tmp_path, title="真实进程发布", with_video=True)
+    with session_scope() as session:
+        plan = dispatch.plan_publication(session, queue, story_id)
+    rows = dispatch.wait_until_final([story_id], timeout=180)
+    assert [r["state"] for r in rows] == ["published", "published"], rows
+    page = (settings.site_dir / "stories" / str(story_id) / "index.html").read_text(encoding="utf-8")
+    assert "真实进程发布" in page and "<video" in page and "poster=" in page
+    feed = feedparser.parse(str(settings.site_dir / "feed.xml"))
+    assert feed.bozo == 0 and feed.entries[0].enclosures[0]["type"] == "video/mp4"
+
+    # Publishing again plans nothing new.
+    with session_scope() as session:
+        again = dispatch.plan_publication(session, queue, story_id)
+    assert again.created == [] and sorted(again.existing) == sorted(plan.created)
+
+    # Every task handed over again, twice, as a broker may after a lost ack.
+    for delivery_id in plan.created:
+        for _ in range(2):
+            queue.render(delivery_id)
+            queue.publish(delivery_id)
+            queue.reconcile(delivery_id)
+    time.sleep(6)  # let the workers consume them all
+    with session_scope() as session:
+        logs = session.scalars(select(DeliveryLog).where(DeliveryLog.delivery_id.in_(plan.created))).all()
+    published = [log for log in logs if log.to_state == "published"]
+    assert len(published) == 2 and len({log.delivery_id for log in published}) == 2
+    assert [r["state"] for r in dispatch.wait_until_final([story_id], timeout=5)] == ["published", "published"]
+    manifest = json.loads((settings.site_dir / "_data" / "website.json").read_text(encoding="utf-8"))
+    assert list(manifest["stories"]) == [str(story_id)]
+
+
+def test_workers_report_heartbeats_on_their_queues(workers, settings):
+    from services.ops import live_workers
+
+    with session_scope() as session:
+        alive = live_workers(session)
+    queues = {q for w in alive for q in w.queues.split(",")}
+    assert {"media", "publish"} <= queues
+    pools = {w.queues: w.pool for w in alive}
+    assert pools["media"] == "prefork" and pools["publish"] == "thread"
