@@ -1,0 +1,169 @@
+"""Rendition specs as data: what each derived image/video/poster file must look like.
+
+A profile is immutable data; `version` is part of the rendition cache key (source sha256 +
+profile name + version, see ../shared/DESIGN.md "Render"), so bump it whenever a change to a
+profile or to the code that applies it changes the output bytes.
+
+Where the numbers come from:
+* web_480 / web_960 / web_1440 — website `srcset` widths: 480 (phone, 1x), 960 (phone 2x,
+  tablet), 1440 (desktop / retina article column). JPEG quality 82: at these sizes
+  visually indistinguishable from 90 on photos and about a third smaller.
+* web_thumb — 640×360 (16:9) cover crop for index/column cards.
+* feed_image — RSS/Atom enclosure: 1200 px wide, under 1 MB (feed readers and WeChat's
+  body-image upload, `media/uploadimg`, both refuse larger; ../shared/channels.md).
+* weibo_image — Weibo `pic` must be JPEG/GIF/PNG under 5 MB (channels.md); 2048 px wide
+  is what Weibo's large view shows; capped at 4.5 MB to leave margin for multipart.
+* wechat_cover / wechat_cover_square — WeChat article cover crops 2.35:1 (900×383) and 1:1
+  (500×500), the usual pixel sizes (channels.md).
+* web_video — H.264 High / yuv420p / AAC, inside 1280×720 (720p; a portrait source gets the
+  transposed 720×1280 box), ≤30 fps, CRF 23 with preset veryfast: the x264 defaults for
+  web delivery; veryfast keeps a 1 minute clip well under realtime on 2 cores.
+* web_poster — the `<video poster>` JPEG, as wide as the 720p rendition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+_IMAGE_FORMATS = {"jpeg": ("image/jpeg", "jpg"), "webp": ("image/webp", "webp"), "png": ("image/png", "png")}
+_IMAGE_FITS = ("width", "crop")
+
+
+@dataclass(frozen=True)
+class ImageProfile:
+    """A still-image rendition.
+
+    fit="width": scale to `width` keeping aspect, never upscale (if `height` is also set it
+    is an extra cap: the result fits inside width×height). fit="crop": cover-crop to exactly
+    width×height, centred (a source smaller than the box gives the largest centred crop of
+    that aspect ratio instead — never upscaled).
+    """
+
+    name: str
+    width: int
+    height: int | None = None
+    fit: str = "width"
+    format: str = "jpeg"
+    quality: int = 85
+    max_bytes: int | None = None
+    version: int = 1
+    kind: str = "image"
+
+    def __post_init__(self) -> None:
+        if self.fit not in _IMAGE_FITS:
+            raise ValueError(f"profile {self.name}: fit must be one of {_IMAGE_FITS}, not {self.fit!r}")
+        if self.format not in _IMAGE_FORMATS:
+            raise ValueError(f"profile {self.name}: format must be one of {sorted(_IMAGE_FORMATS)}")
+        if self.width <= 0 or (self.height is not None and self.height <= 0):
+            raise ValueError(f"profile {self.name}: width/height must be positive")
+        if self.fit == "crop" and self.height is None:
+            raise ValueError(f"profile {self.name}: fit='crop' needs a height")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"profile {self.name}: quality must be 1..100")
+        if self.kind != "image":
+            raise ValueError(f"profile {self.name}: ImageProfile.kind must be 'image'")
+
+    @property
+    def mime(self) -> str:
+        return _IMAGE_FORMATS[self.format][0]
+
+    @property
+    def ext(self) -> str:
+        return _IMAGE_FORMATS[self.format][1]
+
+
+@dataclass(frozen=True)
+class VideoProfile:
+    """An H.264/AAC MP4 rendition that fits inside max_width×max_height.
+
+    `portrait_box`: when the source is portrait, the box is transposed (a 1280×720 box
+    becomes 720×1280), so vertical phone video keeps a usable resolution.
+    """
+
+    name: str
+    max_width: int
+    max_height: int
+    max_duration: float | None = None
+    fps_cap: int = 30
+    crf: int = 23
+    preset: str = "veryfast"
+    audio_bitrate: str = "128k"
+    version: int = 1
+    kind: str = "video"
+    portrait_box: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_width < 2 or self.max_height < 2:
+            raise ValueError(f"profile {self.name}: max box must be at least 2×2")
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise ValueError(f"profile {self.name}: max_duration must be positive")
+        if self.fps_cap <= 0:
+            raise ValueError(f"profile {self.name}: fps_cap must be positive")
+        if self.kind != "video":
+            raise ValueError(f"profile {self.name}: VideoProfile.kind must be 'video'")
+
+    @property
+    def mime(self) -> str:
+        return "video/mp4"
+
+    @property
+    def ext(self) -> str:
+        return "mp4"
+
+
+@dataclass(frozen=True)
+class PosterProfile:
+    """A JPEG still taken from a video (not black), at most `max_width` wide."""
+
+    name: str
+    max_width: int
+    quality: int = 85
+    version: int = 1
+    kind: str = "poster"
+
+    def __post_init__(self) -> None:
+        if self.max_width <= 0:
+            raise ValueError(f"profile {self.name}: max_width must be positive")
+        if self.kind != "poster":
+            raise ValueError(f"profile {self.name}: PosterProfile.kind must be 'poster'")
+
+    @property
+    def mime(self) -> str:
+        return "image/jpeg"
+
+    @property
+    def ext(self) -> str:
+        return "jpg"
+
+
+Profile = Union[ImageProfile, VideoProfile, PosterProfile]
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        ImageProfile("web_480", width=480, quality=82),
+        ImageProfile("web_960", width=960, quality=82),
+        ImageProfile("web_1440", width=1440, quality=82),
+        ImageProfile("web_thumb", width=640, height=360, fit="crop", quality=82),
+        ImageProfile("feed_image", width=1200, max_bytes=1_000_000),
+        ImageProfile("weibo_image", width=2048, max_bytes=4_500_000),
+        ImageProfile("wechat_cover", width=900, height=383, fit="crop"),
+        ImageProfile("wechat_cover_square", width=500, height=500, fit="crop"),
+        VideoProfile("web_video", max_width=1280, max_height=720),
+        PosterProfile("web_poster", max_width=1280),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile registered as `name`; KeyError lists the known names."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise KeyError(f"unknown media profile {name!r}; known: {', '.join(sorted(PROFILES))}") from None
+
+
+def all_profiles() -> list[Profile]:
+    """Every registered profile, in registration order."""
+    return list(PROFILES.values())

@@ -1,0 +1,22 @@
+"""Result type of the media package: `RenditionInfo` (plain data, no behaviour).
+
+It describes one file written by `make_rendition` / `render_image` / `render_video` /
+`render_poster`. Its numbers are measured from the written output, not copied from the
+profile. (Named `rendition.py`, not `types.py`, so it can never shadow the stdlib module.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RenditionInfo:
+    """One rendition on disk: path, MIME type, pixel size, byte size, duration (video only)."""
+
+    path: str
+    mime: str
+    width: int
+    height: int
+    bytes: int
+    duration: float | None = None
