@@ -28,7 +28,7 @@ from services import dispatch
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
 from services.db import new_session
-from services.errors import AuthenticationFailed, FanoutError
+from services.errors import AuthenticationFailed, FanoutError, PermissionDenied
 from services.models import Delivery, User
 from services.secrets import session_secret
 from services.storage import open_storage
@@ -111,7 +111,7 @@ def csrf_token(request: Request) -> str:
 
 def check_csrf(request: Request, token: str) -> None:
     if not token or not secrets.compare_digest(token, request.session.get("csrf", "")):
-        raise HTTPException(403, "表单已过期，请刷新页面后重试")
+        raise PermissionDenied("CSRF token missing or invalid", "表单已过期，请刷新页面后重试")
 
 
 def _queue():  # noqa: ANN202
@@ -131,6 +131,17 @@ def channel_states(deliveries: list[Delivery]) -> list[dict[str, Any]]:
     return [{"channel": d.account.channel, "channel_zh": CHANNEL_ZH.get(d.account.channel, d.account.channel),
              "account": d.account.name, "state": d.state, "state_zh": STATE_ZH.get(d.state, d.state),
              "url": d.remote_url, "error": d.last_error} for d in latest.values()]
+
+
+class PublicSiteFiles(StaticFiles):
+    """The built site, minus the channels' own records (`_data/`) and dotfiles (the lock)."""
+
+    def get_path(self, scope) -> str:  # noqa: ANN001 - ASGI scope
+        path = super().get_path(scope)
+        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+        if any(p.startswith(("_", ".")) for p in parts):
+            raise HTTPException(404)
+        return path
 
 
 class StoryCreate(BaseModel):
@@ -158,7 +169,7 @@ def create_app() -> FastAPI:
     zone = ZoneInfo(settings.timezone)
     templates.env.filters["local"] = lambda dt: dt.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if dt else "—"
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.mount("/site", StaticFiles(directory=str(settings.site_dir), html=True, check_dir=False), name="site")
+    app.mount("/site", PublicSiteFiles(directory=str(settings.site_dir), html=True, check_dir=False), name="site")
 
     def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("user", None)

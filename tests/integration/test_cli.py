@@ -95,7 +95,8 @@ def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path)
     rows = json.loads(fanout("deliveries", "--story", story_id, "--json").stdout)
     assert [r["state"] for r in rows] == ["published", "published"]
     page = (home / "site" / "stories" / story_id / "index.html").read_text(encoding="utf-8")
-    assert "命令行发布" in page and "<script>alert" not in page and "javascript:" not in page
+    assert "命令行发布" in page and "<script>alert" not in page
+    assert "javascript:" not in page and "链接" in page  # the bad link is reduced to its text
     audit = fanout("audit", "--story", story_id, "--json")
     assert {"create", "publish"} <= {row["action"] for row in json.loads(audit.stdout)}
 

@@ -1,0 +1,369 @@
+"""The web app through FastAPI's TestClient: health, OpenAPI, login, CSRF, the JSON API, uploads,
+and the built site it serves.
+
+Covers: /healthz with the database dialect; /openapi.json lists the API; `/` sends a visitor to
+the login page; a wrong password gives 401 with the Chinese message and a `login_failed` audit
+event; a good login shows the story list; a form POST without its CSRF token is refused (403);
+the API wants a login (401) and accepts HTTP Basic; API validation errors carry `detail_zh`;
+roles decide who may create; the upload form refuses a path in a file name and a non-image
+cover (422, Chinese message, nothing stored) and accepts a real JPEG. End to end: a story whose
+Markdown carries a script, a javascript: link and an onerror handler is planned, rendered and
+published in-process to the website and RSS, and neither /site/stories/<id>/ nor
+/site/feed.xml carries anything executable; /site/ lists it and the API shows the deliveries.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+
+EDITOR = ("editor1", "editor-pass-123")
+OPS = ("ops1", "ops-pass-123")
+EVIL_BODY = """第一段正文。
+
+<script>alert(1)</script>
+
+[点我](javascript:alert(1))
+
+<img src=x onerror=alert(1)>
+
+<a href="javascript:alert(2)">再点我</a>
+
+最后一段。
+"""
+
+
+class RecordingQueue:
+    """services.dispatch.TaskQueue that only records what would have been sent to Celery."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+
+    def render(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("render", delivery_id))
+
+    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("publish", delivery_id))
+
+    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("reconcile", delivery_id))
+
+
+# --------------------------------------------------------------------------- fixtures & helpers
+
+
+@pytest.fixture
+def users(home: Path) -> dict[str, int]:
+    from services.db import session_scope
+    from services.users import create_user
+
+    ids = {}
+    with session_scope() as session:
+        for (name, password), roles in ((EDITOR, ["editor"]), (OPS, ["ops"])):
+            user, _ = create_user(session, name, roles=roles, password=password, display_name=f"{name}显示名")
+            ids[name] = user.id
+    return ids
+
+
+@pytest.fixture
+def client(home: Path, users: dict[str, int]) -> Iterator[TestClient]:
+    from services.web.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str) -> Any:
+    token = csrf_of(client.get("/login").text)
+    return client.post("/login", data={"username": username, "password": password, "csrf": token, "next": "/"},
+                       follow_redirects=False)
+
+
+def story_count() -> int:
+    from services.db import session_scope
+    from services.models import Story
+
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Story))
+
+
+def jpeg_bytes(size: tuple[int, int] = (640, 480)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def upload_form(client: TestClient, files: dict[str, tuple[str, bytes, str]], title: str = "上传测试稿件") -> Any:
+    token = csrf_of(client.get("/stories/new").text)
+    return client.post("/stories/new", data={"title": title, "body": "正文", "alt": "封面图", "csrf": token},
+                       files=files, follow_redirects=False)
+
+
+class _Markup(HTMLParser):
+    """Collects tags and attributes of an HTML document or fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [(name, value or "") for name, value in attrs]
+
+    handle_startendtag = handle_starttag
+
+
+def assert_inert(document: str, where: str) -> None:
+    """Nothing executable: no script element, no event handler, no javascript: URL anywhere
+    (a link with a refused scheme is reduced to its text)."""
+    lowered = document.lower()
+    assert "<script" not in lowered and "&lt;script" not in lowered, f"{where}: script element"
+    assert "alert(1)</script" not in lowered
+    assert "onerror" not in lowered, f"{where}: onerror handler"
+    assert "javascript:" not in lowered, f"{where}: javascript: URL"
+    assert "[点我](" not in document, f"{where}: raw Markdown link shown to readers"
+    markup = _Markup()
+    markup.feed(document)
+    assert "script" not in markup.tags and "iframe" not in markup.tags
+    for name, value in markup.attrs:
+        assert not name.lower().startswith("on"), f"{where}: event handler attribute {name}"
+        assert not re.sub(r"\s", "", value).lower().startswith(("javascript:", "data:text")), \
+            f"{where}: {name}={value!r}"
+
+
+# --------------------------------------------------------------------------- health & docs
+
+
+def test_healthz_reports_the_database_dialect(client: TestClient, database_url: str) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == database_url.split(":", 1)[0].split("+", 1)[0]
+
+
+def test_openapi_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/stories", "/api/deliveries", "/api/accounts"):
+        assert path in paths, f"{path} missing from OpenAPI"
+    assert "post" in paths["/api/stories"]
+    assert "/login" not in paths, "UI routes stay out of the API schema"
+
+
+# --------------------------------------------------------------------------- login & CSRF
+
+
+def test_root_redirects_to_login(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+    page = client.get("/")
+    assert page.status_code == 200 and "登录" in page.text and 'name="password"' in page.text
+
+
+def test_wrong_password_is_401_with_an_audit_event(client: TestClient) -> None:
+    from services.db import session_scope
+    from services.models import AuditEvent
+
+    response = login(client, EDITOR[0], "not-the-password")
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.text
+    with session_scope() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "login_failed")))
+    assert [e.object_id for e in events] == [EDITOR[0]]
+    assert client.get("/", follow_redirects=False).status_code == 303, "a failed login must not log in"
+
+
+def test_login_shows_the_story_list(client: TestClient) -> None:
+    response = login(client, *EDITOR)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "<h1>稿件</h1>" in page.text and "editor1显示名" in page.text
+    assert "还没有稿件" in page.text
+
+
+def test_post_without_csrf_token_is_refused(client: TestClient) -> None:
+    response = client.post("/login", data={"username": EDITOR[0], "password": EDITOR[1]}, follow_redirects=False)
+    assert response.status_code == 403
+    assert login(client, *EDITOR).status_code == 303
+    response = client.post("/stories/new", data={"title": "无令牌稿件", "csrf": "forged"}, follow_redirects=False)
+    assert response.status_code == 403
+    assert "表单已过期，请刷新页面后重试" in response.text and "<html" in response.text  # a page, not JSON
+    assert story_count() == 0
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+def test_api_requires_authentication(client: TestClient) -> None:
+    for path in ("/api/stories", "/api/deliveries", "/api/accounts"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.headers.get("www-authenticate", "").startswith("Basic")
+    assert client.get("/api/me", auth=(EDITOR[0], "wrong")).status_code == 401
+
+
+def test_api_accepts_http_basic(client: TestClient) -> None:
+    response = client.get("/api/me", auth=EDITOR)
+    assert response.status_code == 200
+    assert response.json()["username"] == EDITOR[0] and response.json()["roles"] == ["editor"]
+    assert client.get("/api/stories", auth=EDITOR).json() == []
+
+
+def test_api_empty_title_is_422_with_chinese_detail(client: TestClient) -> None:
+    response = client.post("/api/stories", json={"title": "  "}, auth=EDITOR)
+    assert response.status_code == 422
+    assert response.json()["detail_zh"] == "标题不能为空"
+    assert story_count() == 0
+
+
+def test_editor_creates_a_story_through_the_api(client: TestClient) -> None:
+    response = client.post("/api/stories", auth=EDITOR, json={
+        "title": "城区学校新增学位1200个", "body_markdown": "# 标题\n\n正文", "theme": "基础教育",
+        "unit": "县教育局", "tags": ["教育"]})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["title"] == "城区学校新增学位1200个" and created["version"] == 1 and created["status"] == "draft"
+    listed = client.get("/api/stories", auth=EDITOR).json()
+    assert [s["id"] for s in listed] == [created["id"]]
+    assert client.get(f"/api/stories/{created['id']}", auth=OPS).json()["deliveries"] == []
+
+
+def test_ops_may_not_create_stories(client: TestClient) -> None:
+    response = client.post("/api/stories", json={"title": "运维不能写稿"}, auth=OPS)
+    assert response.status_code == 403
+    assert "detail_zh" in response.json()
+    assert story_count() == 0
+
+
+# --------------------------------------------------------------------------- upload form
+
+
+def test_upload_refuses_a_path_in_the_file_name(client: TestClient, settings) -> None:  # noqa: ANN001
+    login(client, *EDITOR)
+    response = upload_form(client, {"cover": ("../../evil.jpg", jpeg_bytes(), "image/jpeg")})
+    assert response.status_code == 422
+    assert "文件名不能包含路径" in response.text
+    assert "上传测试稿件" in response.text, "the form keeps what the editor typed"
+    assert story_count() == 0
+    assert not [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    assert not (settings.resolved_home.parent / "evil.jpg").exists()
+
+
+def test_upload_refuses_a_text_file_as_cover(client: TestClient, settings) -> None:  # noqa: ANN001
+    login(client, *EDITOR)
+    response = upload_form(client, {"cover": ("封面.jpg", "这不是图片，只是文字。".encode() * 20, "image/jpeg")})
+    assert response.status_code == 422
+    message = re.search(r'<p class="error" role="alert">(.*?)</p>', response.text, re.S)
+    assert message and "封面.jpg" in message.group(1)
+    assert re.search(r"[\u4e00-\u9fff]", message.group(1).replace("封面", "")), message.group(1)
+    assert story_count() == 0
+    assert not [p for p in settings.media_dir.rglob("*") if p.is_file()], "nothing may be stored"
+
+
+def test_upload_of_a_jpeg_creates_the_story(client: TestClient, settings) -> None:  # noqa: ANN001
+    login(client, *EDITOR)
+    response = upload_form(client, {"cover": ("cover.jpg", jpeg_bytes(), "image/jpeg")}, title="带封面的稿件")
+    assert response.status_code == 303
+    match = re.fullmatch(r"/stories/(\d+)", response.headers["location"])
+    assert match, response.headers["location"]
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    assert "带封面的稿件" in page.text and "cover.jpg" in page.text and "640×480" in page.text
+    stored = [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    assert len(stored) == 1 and stored[0].suffix == ".jpg"
+    story = client.get(f"/api/stories/{match.group(1)}", auth=EDITOR).json()
+    assert [(m["role"], m["mime"], m["alt"]) for m in story["media"]] == [("cover", "image/jpeg", "封面图")]
+
+
+# --------------------------------------------------------------------------- end to end: sanitized site
+
+
+def _publish_in_process(settings, storage, story_id: int) -> list[int]:  # noqa: ANN001
+    from services import dispatch
+    from services.db import session_scope
+
+    queue = RecordingQueue()
+    with session_scope() as session:
+        planned = dispatch.plan_publication(session, queue, story_id)
+    assert len(planned.created) == 2 and queue.sent == [("render", i) for i in planned.created]
+    for delivery_id in planned.created:
+        assert dispatch.render_delivery(settings, storage, queue, delivery_id, worker="test") == "ready"
+        assert dispatch.publish_delivery(settings, storage, queue, delivery_id, worker="test") == "published"
+    assert ("publish", planned.created[-1]) in queue.sent
+    return planned.created
+
+
+def test_site_and_feed_are_sanitized_end_to_end(client: TestClient, settings, storage, tmp_path: Path) -> None:  # noqa: ANN001
+    from services.accounts import add_account
+    from services.db import session_scope
+    from services.stories import MediaInput, StoryInput, create_story
+
+    cover = tmp_path / "cover.jpg"
+    cover.write_bytes(jpeg_bytes())
+    title = "安全测试：民生实事进展"
+    with session_scope() as session:
+        story = create_story(session, storage, StoryInput(
+            title=title, body_markdown=EVIL_BODY, summary="", theme="社会治安",
+            media=[MediaInput(path=cover, role="cover", alt="封面：新校舍")]))
+        story_id = story.id
+        add_account(session, settings, "website", "县融媒体中心网站")
+        add_account(session, settings, "rss", "县融媒体中心订阅")
+    delivery_ids = _publish_in_process(settings, storage, story_id)
+
+    page = client.get(f"/site/stories/{story_id}/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert title in page.text and "第一段正文。" in page.text and "最后一段。" in page.text
+    assert "再点我" in page.text, "the link text stays; only its URL goes"
+    assert_inert(page.text, "story page")
+
+    feed = client.get("/site/feed.xml")
+    assert feed.status_code == 200
+    assert title in feed.text
+    assert_inert(feed.text, "feed.xml")
+    channel = ET.fromstring(feed.content).find("channel")
+    items = channel.findall("item")
+    assert [i.findtext("title") for i in items] == [title]
+    for element in items[0].iter():  # the HTML carried inside the feed, once unescaped
+        if element.text:
+            assert_inert(element.text, f"feed.xml <{element.tag}>")
+
+    for internal in ("/site/_data/website.json", "/site/_data/rss.json", "/site/.fanout.lock"):
+        assert (settings.site_dir / internal.removeprefix("/site/")).exists()
+        assert client.get(internal).status_code == 404, internal  # the channels' records stay private
+
+    index = client.get("/site/")
+    assert index.status_code == 200
+    assert title in index.text and f"stories/{story_id}/" in index.text
+    assert_inert(index.text, "site index")
+
+    api = client.get(f"/api/stories/{story_id}", auth=EDITOR).json()
+    assert api["status"] == "published"
+    deliveries = {d["channel"]: d for d in api["deliveries"]}
+    assert sorted(d["id"] for d in deliveries.values()) == sorted(delivery_ids)
+    assert set(deliveries) == {"website", "rss"}
+    for delivery in deliveries.values():
+        assert delivery["state"] == "published" and delivery["attempts"] == 1
+        assert delivery["remote_url"].startswith(settings.public_url)
+    assert deliveries["website"]["remote_url"] == f"{settings.public_url}stories/{story_id}/"
+
+    login(client, *EDITOR)
+    listing = client.get("/")
+    assert "网站 · 已发布" in listing.text and "RSS · 已发布" in listing.text
