@@ -59,6 +59,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         config["broker_url"] = settings.broker_url
         # Unacked messages return after this; every countdown stays far below it.
         config["broker_transport_options"] = {"visibility_timeout": 3600}
+        if settings.broker_prefix:
+            config["broker_transport_options"]["global_keyprefix"] = settings.broker_prefix
     else:
         queue_dir = settings.broker_dir / "queue"
         config["broker_url"] = "filesystem://"
@@ -94,16 +96,38 @@ def _configure(sender: Celery, **_kwargs: Any) -> None:
 
 
 class CeleryTaskQueue:
-    """services.dispatch.TaskQueue on top of this app: ids only, routed by task name."""
+    """services.dispatch.TaskQueue on top of this app: ids only, routed by task name.
+
+    It sends over its own broker connection, built from the settings in force when it was
+    made, rather than the app's process-wide pool: an entry point always talks to the broker
+    its settings name. One instance per request or task (kombu connections are not shared
+    across threads).
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings or get_settings()
+        self._connection: Any = None
+
+    def _send(self, task: Task, delivery_id: int, countdown: float | None) -> None:
+        if self._connection is None:
+            config = celery_config(self._settings)
+            self._connection = app.connection_for_write(
+                config["broker_url"], transport_options=config["broker_transport_options"])
+        task.apply_async((delivery_id,), countdown=countdown, connection=self._connection)
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
-        render_delivery.apply_async((delivery_id,), countdown=countdown)
+        self._send(render_delivery, delivery_id, countdown)
 
     def publish(self, delivery_id: int, countdown: float | None = None) -> None:
-        publish_delivery.apply_async((delivery_id,), countdown=countdown)
+        self._send(publish_delivery, delivery_id, countdown)
 
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
-        reconcile_delivery.apply_async((delivery_id,), countdown=countdown)
+        self._send(reconcile_delivery, delivery_id, countdown)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.release()
+            self._connection = None
 
 
 def task_queue() -> CeleryTaskQueue:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("var"), description="Root of all local state")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home")
     broker_url: str | None = Field(default=None, description="Celery broker; default filesystem under home")
+    broker_prefix: str = Field(default="", description="Redis key prefix: several installs, one Redis")
     storage_url: str | None = Field(default=None, description="s3://bucket?endpoint=URL; default home/media")
     public_url: str = Field(default="http://127.0.0.1:8000/site/", description="Where readers see the site")
     secret_key: str | None = Field(default=None, description="Fernet key for credentials; default home/secret.key")

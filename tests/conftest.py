@@ -141,6 +141,8 @@ def home(tmp_path: Path, database_url: str, broker_url: str | None,
     monkeypatch.setenv("FANOUT_DATABASE_URL", database_url)
     if broker_url:
         monkeypatch.setenv("FANOUT_BROKER_URL", broker_url)
+        # Workers of another test (or another run on this machine) never see this test's tasks.
+        monkeypatch.setenv("FANOUT_BROKER_PREFIX", f"t{uuid.uuid4().hex[:10]}:")
     else:
         monkeypatch.delenv("FANOUT_BROKER_URL", raising=False)
     monkeypatch.delenv("FANOUT_STORAGE_URL", raising=False)

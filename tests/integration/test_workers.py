@@ -68,3 +68,18 @@ def test_workers_report_heartbeats_on_their_queues(workers, settings):
     assert {"media", "publish"} <= queues
     pools = {w.queues: w.pool for w in alive}
     assert pools["media"] == "prefork" and pools["publish"] == "thread"
+
+
+def test_redis_keys_carry_the_install_prefix(workers, settings):
+    """Two installs (or two test runs) sharing one Redis never consume each other's tasks."""
+    if not settings.broker_url:
+        assert worker.celery_config(settings)["broker_url"] == "filesystem://"
+        return
+    import redis
+
+    assert settings.broker_prefix
+    options = worker.celery_config(settings)["broker_transport_options"]
+    assert options["global_keyprefix"] == settings.broker_prefix
+    worker.task_queue().reconcile(999_999)  # a task nobody can act on
+    keys = [k.decode() for k in redis.Redis.from_url(settings.broker_url).keys("*")]
+    assert keys and all(k.startswith(settings.broker_prefix) or k.startswith("_kombu") for k in keys), keys
