@@ -105,12 +105,10 @@ def worker(ctx: click.Context, queues: str, pool: str | None, concurrency: int |
     pool = pool or ("threads" if only_publish else "prefork")
     concurrency = concurrency or (8 if pool == "threads" else max(1, (os.cpu_count() or 2) // 2))
     argv = ["worker", "-Q", queues, "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO",
-            "-n", name or f"{queues.replace(',', '+')}.{os.getpid()}@%h", "--max-tasks-per-child", "50",
-            *ctx.args]
-    if pool == "threads":
-        argv.remove("--max-tasks-per-child")
-        argv.remove("50")
-    worker_module.app.worker_main(argv=argv)
+            "-n", name or f"{queues.replace(',', '+')}.{os.getpid()}@%h"]
+    if pool == "prefork":  # recycle children: guards against ffmpeg/Pillow memory growth
+        argv += ["--max-tasks-per-child", "50"]
+    worker_module.app.worker_main(argv=[*argv, *ctx.args])
 
 
 @main.command()

@@ -27,7 +27,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from services import dispatch
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
-from services.db import new_session
+from services.db import session_scope
 from services.errors import AuthenticationFailed, FanoutError, PermissionDenied
 from services.models import Delivery, User
 from services.secrets import session_secret
@@ -53,15 +53,9 @@ STATUS_ZH = {"draft": "草稿", "published": "已发布", "retracted": "已撤�
 
 
 def db_session() -> Iterator[Session]:
-    session = new_session()
-    try:
+    """One unit of work per request (services.db.session_scope)."""
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def optional_user(request: Request, session: Session = Depends(db_session)) -> User | None:

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import pytest
 from PIL import Image
+from tests.helpers import RecordingQueue
 
 pytestmark = pytest.mark.browser
 
@@ -33,21 +34,6 @@ USER = ("editor1", "browser-pass-123")
 TITLE = "黄山区新增公办学位1200个"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-
-class RecordingQueue:
-    """services.dispatch.TaskQueue that records instead of sending to Celery."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int]] = []
-
-    def render(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("render", delivery_id))
-
-    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("publish", delivery_id))
-
-    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("reconcile", delivery_id))
 
 
 def free_port() -> int:

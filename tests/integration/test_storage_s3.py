@@ -22,22 +22,8 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from services.storage import LocalStorage, S3Storage, open_storage
+from tests.helpers import RecordingQueue
 
-
-class RecordingQueue:
-    """services.dispatch.TaskQueue that records instead of sending to Celery."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int]] = []
-
-    def render(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("render", delivery_id))
-
-    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("publish", delivery_id))
-
-    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("reconcile", delivery_id))
 
 
 @pytest.fixture(scope="module")

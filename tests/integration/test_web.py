@@ -25,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
+from tests.helpers import RecordingQueue
 
 EDITOR = ("editor1", "editor-pass-123")
 OPS = ("ops1", "ops-pass-123")
@@ -41,21 +42,6 @@ EVIL_BODY = """第一段正文。
 最后一段。
 """
 
-
-class RecordingQueue:
-    """services.dispatch.TaskQueue that only records what would have been sent to Celery."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int]] = []
-
-    def render(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("render", delivery_id))
-
-    def publish(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("publish", delivery_id))
-
-    def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("reconcile", delivery_id))
 
 
 # --------------------------------------------------------------------------- fixtures & helpers
@@ -303,11 +289,11 @@ def _publish_in_process(settings, storage, story_id: int) -> list[int]:  # noqa:
     queue = RecordingQueue()
     with session_scope() as session:
         planned = dispatch.plan_publication(session, queue, story_id)
-    assert len(planned.created) == 2 and queue.sent == [("render", i) for i in planned.created]
+    assert len(planned.created) == 2 and queue.of("render") == planned.created
     for delivery_id in planned.created:
         assert dispatch.render_delivery(settings, storage, queue, delivery_id, worker="test") == "ready"
         assert dispatch.publish_delivery(settings, storage, queue, delivery_id, worker="test") == "published"
-    assert ("publish", planned.created[-1]) in queue.sent
+    assert planned.created[-1] in queue.of("publish")
     return planned.created
 
 
