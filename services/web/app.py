@@ -15,6 +15,8 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+import swagger_ui_bundle
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.staticfiles import StaticFiles
@@ -154,8 +156,17 @@ class StoryCreate(BaseModel):
 def create_app() -> FastAPI:
     settings = get_settings()
     settings.ensure_dirs()
-    app = FastAPI(title="Fanout", version="0.1.0",
+    app = FastAPI(title="Fanout", version="0.1.0", docs_url=None, redoc_url=None,
                   description="县融媒体中心多渠道分发：一次撰稿，三审三校，多渠道发布。")
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Fanout API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
+
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="fanout_session",
                        same_site="lax", https_only=settings.public_url.startswith("https://"), max_age=12 * 3600)
     templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -144,6 +144,15 @@ def test_healthz_reports_the_database_dialect(client: TestClient, database_url: 
     assert body["database"] == database_url.split(":", 1)[0].split("+", 1)[0]
 
 
+def test_api_docs_load_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "cdn." not in page.text and "//unpkg" not in page.text
+    for asset in re.findall(r'(?:src|href)="(/static/swagger/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200, asset
+    assert len(re.findall(r'(?:src|href)="/static/swagger/', page.text)) >= 2
+
+
 def test_openapi_lists_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/stories", "/api/deliveries", "/api/accounts"):
