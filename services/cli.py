@@ -32,7 +32,7 @@ class FanoutGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FanoutError as exc:
-            _fail(exc.message)
+            _fail(exc.message, exc.exit_code)
         except (TimeoutError, RuntimeError) as exc:
             _fail(str(exc))
 
@@ -160,6 +160,9 @@ Fanout is running (FANOUT_HOME={settings.resolved_home})
     password_file = settings.resolved_home / "admin-password.txt"
     if password_file.exists():
         click.echo(f"  log in as   admin / {password_file.read_text().strip()}   (from {password_file})")
+    users_file = settings.resolved_home / "demo-users.txt"
+    if users_file.exists():
+        click.echo(f"  demo desk   editor and reviewers chushen/fushen/zhongshen: passwords in {users_file}")
     click.echo("Press Ctrl-C to stop.")
     stopping = False
 
@@ -270,6 +273,153 @@ def story_list(as_json: bool) -> None:
     else:
         for row in rows:
             click.echo(f"{row['id']:>5}  v{row['version']:<3} {row['status']:<10} {row['title']}")
+
+
+# --------------------------------------------------------------------------- review (三审三校)
+
+
+def _as_user(session, username: str):  # noqa: ANN001, ANN202
+    from services.users import find_user
+
+    return find_user(session, username)
+
+
+def _print_findings(findings) -> None:  # noqa: ANN001
+    for f in findings:
+        mark = "BLOCK" if f.severity == "block" else "warn "
+        click.echo(f"  [{mark}] {f.key}: {f.message}")
+
+
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--as", "as_user", required=True, help="the submitting editor's username")
+def submit(story_id: int, as_user: str) -> None:
+    """Submit a story's current version for 初审; prints the proof findings."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        findings = review.submit(session, get_settings(), story_id, _as_user(session, as_user))
+        version = review.current_version(session, story_id)[1].number
+    click.echo(f"story {story_id} v{version} submitted for 初审; {len(findings)} proof findings")
+    _print_findings(findings)
+
+
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--as", "as_user", required=True)
+def withdraw(story_id: int, as_user: str) -> None:
+    """Withdraw a submission (the author, before the first sign-off)."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        review.withdraw(session, story_id, _as_user(session, as_user))
+    click.echo(f"story {story_id} withdrawn to draft")
+
+
+@main.command("review")
+@click.argument("story_id", type=int)
+@click.option("--as", "as_user", required=True, help="the reviewer's username")
+@click.option("--approve", "decision", flag_value="approve")
+@click.option("--reject", "decision", flag_value="reject")
+@click.option("--comment", default="", help="the opinion (required to reject)")
+@click.option("--level", type=int, default=None, help="the level you mean to sign (refused if it is not the pending one)")
+@click.option("--ack", "acks", multiple=True, help="acknowledge a warning by key; 'all' for every warning shown")
+def review_cmd(story_id: int, as_user: str, decision: str | None, comment: str, level: int | None,
+               acks: tuple[str, ...]) -> None:
+    """Sign the level a story waits for: --approve or --reject."""
+    from services import review
+    from services.db import session_scope
+
+    if decision is None:
+        _fail("say --approve or --reject")
+    _ready_db()
+    acknowledge = "all" if "all" in acks else list(acks)
+    with session_scope() as session:
+        signature = review.sign(session, get_settings(), _storage(), story_id, _as_user(session, as_user),
+                                approve=decision == "approve", opinion=comment, acknowledge=acknowledge, level=level)
+        state = review.current_version(session, story_id)[1].review_state
+        click.echo(f"story {story_id}: {review.LEVEL_ZH[signature.level]} {decision}d by {as_user}; "
+                   f"now {state} ({review.STATE_ZH[state]})")
+
+
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def status(story_id: int, as_json: bool) -> None:
+    """Versions, signatures, proof findings and questions of a story."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        data = review.status(session, story_id)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    waiting = f", waiting for {data['waiting_for']}" if data["waiting_for"] else ""
+    click.echo(f"story {data['story_id']} v{data['version']}: {data['review_state']} ({data['review_state_zh']}){waiting}")
+    for v in data["versions"]:
+        click.echo(f"  v{v['number']:<3} {v['review_state']:<11} {v['title']}")
+    click.echo("signatures:")
+    for sig in data["signatures"]:
+        click.echo(f"  round {sig['round']} {sig['level_zh']} {sig['decision']:<7} {sig['reviewer']:<12} {sig['at'][:19]}"
+                   + (f"  意见：{sig['opinion']}" if sig["opinion"] else ""))
+    click.echo("findings:")
+    from services.proofing import Finding
+
+    _print_findings([Finding.from_json(f) for f in data["findings"]])
+    for q in data["questions"]:
+        click.echo(f"question #{q['id']} from level {q['from_level']} by {q['asked_by']}: {q['question']}"
+                   + (f" — answered by {q['answered_by']}: {q['answer']}" if q["answer"] else " (open)"))
+
+
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--as", "as_user", required=True)
+@click.option("--question", required=True)
+def ask(story_id: int, as_user: str, question: str) -> None:
+    """拿不准的问题及时请示: ask the next review level a question."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        asked = review.escalate(session, story_id, _as_user(session, as_user), question)
+        click.echo(f"question #{asked.id} sent to {review.LEVEL_ZH[asked.from_level + 1]}")
+
+
+@main.command()
+@click.argument("question_id", type=int)
+@click.option("--as", "as_user", required=True)
+@click.option("--text", required=True)
+def answer(question_id: int, as_user: str, text: str) -> None:
+    """Answer a review question from the level below."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        review.answer(session, question_id, _as_user(session, as_user), text)
+    click.echo(f"question #{question_id} answered")
+
+
+@main.command()
+@click.argument("delivery_id", type=int)
+@click.option("--as", "as_user", required=True)
+def reapprove(delivery_id: int, as_user: str) -> None:
+    """终审 re-approves one held delivery whose channel rendering changed since approval."""
+    from services import review
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        review.reapprove_delivery(session, get_settings(), _storage(), _queue(), delivery_id,
+                                  _as_user(session, as_user))
+    click.echo(f"delivery {delivery_id} re-approved and sent on")
 
 
 # --------------------------------------------------------------------------- accounts

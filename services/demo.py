@@ -3,7 +3,9 @@
 Six image-text stories, one per theme the plan names (基础教育, 基本医疗, 困难帮扶, 居住环境,
 社会治安, 文体生活), each with the responsible unit (责任单位) the plan assigns, a generated
 cover image, and — for 文体生活 — a short generated video like the plan's "1 分钟左右" clips.
-The campaign label is put at the start of every piece, as the plans require. Two accounts: the
+The campaign label is put at the start of every piece, as the plans require. An editor writes
+them and three reviewers take each through 初审, 复审 and 终审 (严格执行“三审三校”) before it
+is published; their passwords are written to FANOUT_HOME/demo-users.txt. Two accounts: the
 media center's website and its RSS feed. Loading is idempotent (keyed by the demo titles).
 """
 
@@ -78,6 +80,15 @@ THEMES: list[dict[str, str]] = [
 ]
 
 
+# The demo desk: an editor and one reviewer per level, as 三审 needs three different people.
+DEMO_USERS = [
+    ("editor", "县融媒体中心编辑", ["editor"], []),
+    ("chushen", "初审审核人", ["reviewer"], [1]),
+    ("fushen", "复审审核人", ["reviewer"], [2]),
+    ("zhongshen", "终审审核人", ["reviewer"], [3]),
+]
+
+
 def _admin(session, settings: Settings) -> User:  # noqa: ANN001
     admin = session.scalar(select(User).where(User.username == "admin"))
     if admin is not None:
@@ -87,6 +98,25 @@ def _admin(session, settings: Settings) -> User:  # noqa: ANN001
     path.write_text(password + "\n", encoding="utf-8")
     path.chmod(0o600)
     return admin
+
+
+def _demo_users(session, settings: Settings, admin: User) -> dict[str, User]:  # noqa: ANN001
+    """Create the demo desk once; passwords go to FANOUT_HOME/demo-users.txt (mode 0600)."""
+    users: dict[str, User] = {}
+    lines = []
+    for username, display, roles, levels in DEMO_USERS:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user, password = create_user(session, username, roles=roles, levels=levels, unit="县融媒体中心",
+                                         display_name=display, actor=admin)
+            lines.append(f"{username} {password}  # {display}")
+        users[username] = user
+    if lines:
+        path = settings.resolved_home / "demo-users.txt"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        path.chmod(0o600)
+    return users
 
 
 def _ensure_account(session, settings: Settings, channel: str, name: str, actor: User) -> ChannelAccount:  # noqa: ANN001
@@ -110,10 +140,10 @@ def load_demo(settings: Settings, storage: Storage, *, publish: bool = False) ->
 
     with session_scope() as session:
         admin = _admin(session, settings)
+        editor_id = _demo_users(session, settings, admin)["editor"].id
         accounts = [_ensure_account(session, settings, "website", "融媒体中心网站", admin),
                     _ensure_account(session, settings, "rss", "融媒体中心 RSS", admin)]
         account_names = [f"{a.channel}/{a.name}" for a in accounts]
-        admin_id = admin.id
     existing = set(demo_story_ids())
     if len(existing) < len(THEMES):
         with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
@@ -132,12 +162,34 @@ def load_demo(settings: Settings, storage: Storage, *, publish: bool = False) ->
                     create_story(session, storage, StoryInput(
                         title=item["title"], body_markdown=item["body"], summary=item["summary"],
                         theme=item["theme"], unit=item["unit"], label=label, tags=[CAMPAIGN, item["theme"]],
-                        media=media), actor=session.get(User, admin_id))
+                        media=media), actor=session.get(User, editor_id))
+    review_demo(settings, storage)
     return {"stories": len(demo_story_ids()), "accounts": account_names}
 
 
+def review_demo(settings: Settings, storage: Storage) -> None:
+    """Take every demo story through submission and 初审/复审/终审 by the demo reviewers."""
+    from services import review
+
+    for story_id in demo_story_ids():
+        with session_scope() as session:
+            version = review.current_version(session, story_id)[1]
+            if version.review_state in ("draft", "rejected"):
+                review.submit(session, settings, story_id, session.scalar(select(User).where(User.username == "editor")))
+        for reviewer in ("chushen", "fushen", "zhongshen"):
+            with session_scope() as session:
+                version = review.current_version(session, story_id)[1]
+                if review.pending_level(version) is None:
+                    break
+                user = session.scalar(select(User).where(User.username == reviewer))
+                if review.pending_level(version) not in review.reviewer_levels(user):
+                    continue
+                review.sign(session, settings, storage, story_id, user, approve=True,
+                            opinion="同意，符合三审三校要求。", acknowledge="all")
+
+
 def publish_demo(queue) -> list[int]:  # noqa: ANN001 - services.dispatch.TaskQueue
-    """Plan deliveries for every demo story (idempotent) and return their ids."""
+    """Plan deliveries for every approved demo story (idempotent) and return their ids."""
     from services import dispatch
 
     story_ids = demo_story_ids()

@@ -33,22 +33,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from channels import get_channel
-from channels.base import (
-    MediaItem,
-    OutcomeUnknownError,
-    PermanentChannelError,
-    Post,
-    Receipt,
-    Rendition,
-    StoryData,
-    TransientChannelError,
-)
+from channels.base import OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
 from media import MediaError
-from services import audit
+from services import audit, rendering, review
 from services.accounts import account_data
 from services.config import Settings
 from services.db import after_commit, session_scope
-from services.errors import NotFound, ValidationError
+from services.errors import NotApproved, NotFound, ValidationError
 from services.models import (
     FINAL_STATES,
     ChannelAccount,
@@ -56,12 +47,11 @@ from services.models import (
     DeliveryLog,
     DeliveryState as S,
     Story,
+    ReviewState,
     StoryStatus,
-    StoryVersion,
     User,
     utcnow,
 )
-from services.renditions import ensure_rendition
 from services.storage import Storage
 from services.stories import get_story
 
@@ -123,6 +113,11 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
     """One delivery per enabled account for the story's current version; idempotent."""
     story = get_story(session, story_id)
     version = story.current
+    if version.review_state != ReviewState.APPROVED.value:
+        raise NotApproved(
+            f"story {story_id} v{version.number} is not approved (review state: {version.review_state}); "
+            "it needs 初审, 复审 and 终审 first",
+            f"稿件 {story_id} 第 {version.number} 版尚未通过三审（当前：{review.STATE_ZH.get(version.review_state, version.review_state)}），不能发布")
     query = select(ChannelAccount).where(ChannelAccount.enabled.is_(True)).order_by(ChannelAccount.id)
     if account_ids:
         query = query.where(ChannelAccount.id.in_(account_ids))
@@ -157,21 +152,6 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
 
 
 # --------------------------------------------------------------------------- render stage
-
-
-def _story_data(session: Session, delivery: Delivery) -> StoryData:
-    version: StoryVersion = delivery.version
-    author = session.get(User, version.created_by_id) if version.created_by_id else None
-    media = tuple(
-        MediaItem(role=m.role, sha256=m.asset_sha256, kind=m.asset.kind, mime=m.asset.mime, alt=m.alt,
-                  caption=m.caption, width=m.asset.width, height=m.asset.height, duration=m.asset.duration)
-        for m in version.media)
-    return StoryData(
-        story_id=version.story_id, version=version.number, title=version.title, body_markdown=version.body_markdown,
-        release_at=delivery.release_at, summary=version.summary, short_title=version.short_title,
-        tags=tuple(version.tags or ()), theme=version.theme, unit=version.unit, label=version.label,
-        author=(author.display_name if author else ""), media=media,
-    )
 
 
 def _retry_delay(settings: Settings, attempts: int, retry_after: float | None) -> float:
@@ -217,17 +197,14 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         if not claimed:
             return "skipped"
         delivery = session.get(Delivery, delivery_id)
-        story = _story_data(session, delivery)
-        channel_name = delivery.account.channel
+        story = rendering.story_data(session, delivery.version, delivery.release_at)
+        channel_name, account_id = delivery.account.channel, delivery.account_id
+        version_id, version_created = delivery.story_version_id, delivery.version.created_at
+        approved = review.approved_hash(session, version_id, account_id)
     try:
-        channel = get_channel(channel_name)
-        renditions: dict[str, dict[str, Rendition]] = {}
-        for item in story.media:
-            profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
-            for profile in profiles:
-                rendition, _cached = ensure_rendition(settings, storage, item.sha256, profile)
-                renditions.setdefault(item.sha256, {})[profile] = rendition
-        post = channel.render(story, renditions)
+        renditions = rendering.renditions_for(settings, storage, channel_name, story)
+        check = rendering.approval_post(channel_name, story, renditions, version_created).content_hash()
+        post = rendering.render(channel_name, story, renditions)
     except (PermanentChannelError, MediaError) as exc:
         reason = exc.reason if isinstance(exc, MediaError) else str(exc)
         with session_scope() as session:
@@ -240,6 +217,16 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         with session_scope() as session:
             return _fail_or_retry(session, settings, queue, delivery_id, S.RENDERING, "render",
                                   f"{exc.__class__.__name__}: {exc}", "render", None, worker)
+    if check != approved:
+        reason = (f"the {channel_name} rendering of this version differs from what was approved; "
+                  "a 终审 reviewer must re-approve this channel" if approved else
+                  f"no approved rendering for this account ({channel_name}); a 终审 reviewer must approve it")
+        with session_scope() as session:
+            transition(session, delivery_id, [S.RENDERING], S.HELD, worker=worker, message=reason,
+                       post_json=post.to_json(), post_hash=post.content_hash(), last_error=reason,
+                       last_error_code="needs_reapproval")
+        log.warning("delivery %s held: %s", delivery_id, reason)
+        return S.HELD.value
     with session_scope() as session:
         if transition(session, delivery_id, [S.RENDERING], S.READY, worker=worker, message="rendered",
                       post_json=post.to_json(), post_hash=post.content_hash(), last_error=None,
@@ -418,8 +405,8 @@ def wait_until_final(story_ids: list[int], *, timeout: float, poll: float = 0.3,
     while True:
         with session_scope() as session:
             views = [delivery_view(d) for sid in story_ids for d in deliveries_for(session, story_id=sid)]
-        if views and all(v["state"] in FINAL_STATES for v in views):
-            return views
+        if views and all(v["state"] in FINAL_STATES or v["state"] == S.HELD.value for v in views):
+            return views  # held waits for a person (re-approval, freeze): stop waiting too
         if time.monotonic() > deadline:
             raise TimeoutError(f"deliveries not final after {timeout:.0f}s: "
                                + ", ".join(f"#{v['id']}={v['state']}" for v in views if v["state"] not in FINAL_STATES))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 class FanoutError(Exception):
     http_status = 400
+    exit_code = 1  # what the CLI exits with
 
     def __init__(self, message: str, message_zh: str | None = None) -> None:
         super().__init__(message)
@@ -35,3 +36,10 @@ class Conflict(FanoutError):
 
 class AuthenticationFailed(FanoutError):
     http_status = 401
+
+
+class NotApproved(FanoutError):
+    """Publishing what has not passed 三审 (the CLI exits 3, as the review issue asks)."""
+
+    http_status = 409
+    exit_code = 3

@@ -203,6 +203,11 @@ class StoryVersion(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 三审三校 (services/review.py): draft → submitted → level1 → level2 → approved,
+    # or rejected / superseded. `review_round` counts submissions; signatures bind to a round.
+    review_state: Mapped[str] = mapped_column(String(16), default="draft")
+    review_round: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     story: Mapped[Story] = relationship(back_populates="versions")
     media: Mapped[list["StoryMedia"]] = relationship(
@@ -224,6 +229,84 @@ class StoryMedia(Base):
     caption: Mapped[str] = mapped_column(String(255), default="")
 
     asset: Mapped[Asset] = relationship(lazy="joined")
+
+
+# --------------------------------------------------------------------------- review
+
+
+class ReviewState(str, enum.Enum):
+    DRAFT = "draft"            # being written; the author may edit and submit
+    SUBMITTED = "submitted"    # waiting for 初审 (level 1)
+    LEVEL1 = "level1"          # 初审 signed, waiting for 复审 (level 2)
+    LEVEL2 = "level2"          # 复审 signed, waiting for 终审 (level 3)
+    APPROVED = "approved"      # 终审 signed: may be published
+    REJECTED = "rejected"      # sent back to the author with an opinion
+    SUPERSEDED = "superseded"  # a newer version replaced it
+
+
+class Signature(Base):
+    """One reviewer's decision on one level of one version, bound to what each channel gets."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("version_id", "review_round", "level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"), index=True)
+    review_round: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)  # 1 初审, 2 复审, 3 终审
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decision: Mapped[str] = mapped_column(String(16))  # approve | reject
+    opinion: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    post_hashes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # account id -> Post hash
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    acknowledged: Mapped[list[str]] = mapped_column(JSON, default=list)  # warning keys acknowledged
+
+    reviewer: Mapped[User] = relationship(lazy="joined")
+
+
+class ChannelApproval(Base):
+    """A 终审 reviewer's re-approval of one account's changed rendering of an approved version."""
+
+    __tablename__ = "channel_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    post_hash: Mapped[str] = mapped_column(String(64))
+    approved_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewQuestion(Base):
+    """拿不准的问题及时请示: a reviewer's question to the next level, and its answer."""
+
+    __tablename__ = "review_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"), index=True)
+    from_level: Mapped[int] = mapped_column(Integer)
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    question: Mapped[str] = mapped_column(Text)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    asked_by: Mapped[User] = relationship(foreign_keys=[asked_by_id], lazy="joined")
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id], lazy="joined")
+
+
+class ProofRun(Base):
+    """The findings of one run of the automatic proof checks (校) on a version."""
+
+    __tablename__ = "proof_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("story_versions.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # submit | sign:1 | sign:2 | sign:3 | view
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 # --------------------------------------------------------------------------- accounts

@@ -8,11 +8,14 @@ stored bytes are written atomically, so nobody reads half a file.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from channels.base import Rendition
 from media import get_profile, make_rendition
@@ -28,46 +31,63 @@ def _to_rendition(record: RenditionRecord) -> Rendition:
                      sha256=record.sha256, width=record.width, height=record.height, duration=record.duration)
 
 
-def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, profile_name: str) -> tuple[Rendition, bool]:
+def _lookup(session: Session, asset_sha256: str, profile) -> RenditionRecord | None:  # noqa: ANN001
+    return session.scalar(select(RenditionRecord).where(
+        RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
+        RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+
+
+@contextlib.contextmanager
+def _unit_of_work(session: Session | None) -> Iterator[Session]:
+    """The caller's session (inside a savepoint) if it has one, else a short one of our own.
+
+    Review signs inside the caller's transaction; opening a second one there would wait on the
+    first (SQLite's write lock) — so the caller's is reused.
+    """
+    if session is None:
+        with session_scope() as own:
+            yield own
+    else:
+        with session.begin_nested():
+            yield session
+
+
+def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, profile_name: str,
+                     session: Session | None = None) -> tuple[Rendition, bool]:
     """The rendition of `asset_sha256` for `profile_name`, and whether it came from the cache."""
     profile = get_profile(profile_name)
-    with session_scope() as session:
-        record = session.scalar(select(RenditionRecord).where(
-            RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
-            RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+    with _unit_of_work(session) as work:
+        record = _lookup(work, asset_sha256, profile)
         if record is not None and storage.exists(record.storage_key):
             return _to_rendition(record), True
-        asset = session.get(Asset, asset_sha256)
+        asset = work.get(Asset, asset_sha256)
         if asset is None:
             raise LookupError(f"asset {asset_sha256} is not in the database")
         source_key = asset.storage_key
     source = storage.local_path(source_key)
-    work = settings.cache_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
+    work_dir = settings.cache_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         out = Path(tmp) / f"out.{profile_ext(profile)}"
         info = make_rendition(source, profile, out)
         digest = sha256_file(out)
         key = f"renditions/{asset_sha256[:2]}/{asset_sha256}/{profile.name}-v{profile.version}.{profile_ext(profile)}"
         storage.put_file(key, out)
-    record = RenditionRecord(asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version,
-                             params="", storage_key=key, mime=info.mime, bytes=info.bytes, sha256=digest,
-                             width=info.width, height=info.height, duration=info.duration)
     try:
-        with session_scope() as session:
-            existing = session.scalar(select(RenditionRecord).where(
-                RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
-                RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
-            if existing is not None:
-                existing.storage_key, existing.bytes, existing.sha256 = key, info.bytes, digest
-                record = existing
+        with _unit_of_work(session) as work:
+            record = _lookup(work, asset_sha256, profile)
+            if record is not None:  # a stale row whose file was gone: point it at the new file
+                record.storage_key, record.bytes, record.sha256 = key, info.bytes, digest
             else:
-                session.add(record)
+                record = RenditionRecord(
+                    asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version, params="",
+                    storage_key=key, mime=info.mime, bytes=info.bytes, sha256=digest, width=info.width,
+                    height=info.height, duration=info.duration)
+                work.add(record)
+                work.flush()
     except IntegrityError:  # another worker inserted the same rendition first
-        with session_scope() as session:
-            record = session.scalar(select(RenditionRecord).where(
-                RenditionRecord.asset_sha256 == asset_sha256, RenditionRecord.profile == profile.name,
-                RenditionRecord.profile_version == profile.version, RenditionRecord.params == ""))
+        with _unit_of_work(session) as work:
+            record = _lookup(work, asset_sha256, profile)
     return _to_rendition(record), False
 
 

@@ -161,6 +161,9 @@ def edit_story(session: Session, storage: Storage, story_id: int, data: StoryInp
         _attach_media(session, storage, version, data.media)
     story.versions.append(version)
     session.flush()
+    from services.review import supersede_previous
+
+    supersede_previous(session, story, version)  # review restarts on the new version
     changed = [f for f in ("title", "summary", "body_markdown", "theme", "unit", "label", "tags")
                if getattr(previous, f) != getattr(version, f)]
     audit.record(session, actor=actor, action="edit", object_type="story", object_id=story.id,

@@ -54,7 +54,8 @@ def make_story(session, storage, tmp: Path, *, title: str = "测试稿件", body
     if with_video:
         media.append(MediaInput(path=video(tmp / "clip.mp4"), role="video"))
     story = create_story(session, storage, StoryInput(title=title, body_markdown=body, summary="摘要",
-                                                      theme="基础教育", unit="县教育局", label=label, media=media))
+                                                      theme="基础教育", unit="县教育局", label=label, media=media),
+                         actor=desk(session)["editor"])
     return story.id
 
 
@@ -67,3 +68,35 @@ def run_pipeline(settings, storage, queue: RecordingQueue, delivery_ids: list[in
         dispatch.render_delivery(settings, storage, queue, delivery_id, worker="test")
         outcomes.append(dispatch.publish_delivery(settings, storage, queue, delivery_id, worker="test"))
     return outcomes
+
+
+DESK = {"editor": (["editor"], []), "r1": (["reviewer"], [1]), "r2": (["reviewer"], [2]), "r3": (["reviewer"], [3])}
+
+
+def desk(session) -> dict:  # noqa: ANN001
+    """An editor and one reviewer per level (created once per database)."""
+    from sqlalchemy import select
+
+    from services.models import User
+    from services.users import create_user
+
+    users = {}
+    for name, (roles, levels) in DESK.items():
+        user = session.scalar(select(User).where(User.username == name))
+        if user is None:
+            user, _password = create_user(session, name, roles=roles, levels=levels, password=f"pw-{name}-123")
+        users[name] = user
+    return users
+
+
+def approve(settings, storage, story_id: int) -> None:  # noqa: ANN001
+    """Take a story through submission and 初审/复审/终审 with the real review service."""
+    from services import review
+    from services.db import session_scope
+
+    with session_scope() as session:
+        review.submit(session, settings, story_id, desk(session)["editor"])
+    for name in ("r1", "r2", "r3"):
+        with session_scope() as session:
+            review.sign(session, settings, storage, story_id, desk(session)[name], approve=True,
+                        opinion="同意", acknowledge="all")

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 from PIL import Image
-from tests.helpers import RecordingQueue
+from tests.helpers import RecordingQueue, approve
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,7 @@ def published_story(settings, storage, tmp_path: Path) -> int:  # noqa: ANN001
         add_account(session, settings, "website", "区融媒体中心网站")
         add_account(session, settings, "rss", "区融媒体中心订阅")
     queue = RecordingQueue()
+    approve(settings, storage, story_id)
     with session_scope() as session:
         planned = dispatch.plan_publication(session, queue, story_id)
     for delivery_id in planned.created:

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from services.storage import LocalStorage, S3Storage, open_storage
-from tests.helpers import RecordingQueue
+from tests.helpers import RecordingQueue, approve
 
 
 
@@ -175,6 +175,7 @@ def test_story_media_and_renditions_live_in_the_bucket(s3_endpoint: str, aws_env
     assert asset_key in bucket_keys(s3_endpoint, bucket)
 
     queue = RecordingQueue()
+    approve(settings, storage, story_id)
     with session_scope() as session:
         planned = dispatch.plan_publication(session, queue, story_id, account_ids=[account_id])
     (delivery_id,) = planned.created

@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
-from tests.helpers import RecordingQueue
+from tests.helpers import RecordingQueue, approve
 
 EDITOR = ("editor1", "editor-pass-123")
 OPS = ("ops1", "ops-pass-123")
@@ -296,6 +296,7 @@ def _publish_in_process(settings, storage, story_id: int) -> list[int]:  # noqa:
     from services.db import session_scope
 
     queue = RecordingQueue()
+    approve(settings, storage, story_id)  # nothing unreviewed goes out
     with session_scope() as session:
         planned = dispatch.plan_publication(session, queue, story_id)
     assert len(planned.created) == 2 and queue.of("render") == planned.created

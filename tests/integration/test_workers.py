@@ -19,7 +19,7 @@ import worker
 from services import dispatch
 from services.db import session_scope
 from services.models import DeliveryLog
-from tests.helpers import add_site_accounts, make_story
+from tests.helpers import add_site_accounts, approve, make_story
 
 pytestmark = pytest.mark.celery
 
@@ -29,6 +29,7 @@ def test_real_workers_render_and_publish_then_ignore_redelivered_tasks(workers, 
     with session_scope() as session:
         add_site_accounts(session, settings)
         story_id = make_story(session, storage, tmp_path, title="真实进程发布", with_video=True)
+    approve(settings, storage, story_id)
     with session_scope() as session:
         plan = dispatch.plan_publication(session, queue, story_id)
     rows = dispatch.wait_until_final([story_id], timeout=180)

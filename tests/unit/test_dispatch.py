@@ -23,7 +23,7 @@ from services import dispatch
 from services.db import session_scope
 from services.errors import ValidationError
 from services.models import Delivery, DeliveryLog, Story, utcnow
-from tests.helpers import RecordingQueue, add_site_accounts, make_story, run_pipeline
+from tests.helpers import RecordingQueue, add_site_accounts, approve, make_story, run_pipeline
 
 
 @pytest.fixture
@@ -33,6 +33,7 @@ def planned(home, settings, storage, tmp_path):
     with session_scope() as session:
         add_site_accounts(session, settings)
         story_id = make_story(session, storage, tmp_path)
+    approve(settings, storage, story_id)
     with session_scope() as session:
         result = dispatch.plan_publication(session, queue, story_id)
     return story_id, result.created, queue
@@ -54,6 +55,7 @@ def test_planning_is_idempotent_and_enqueues_only_after_commit(home, settings, s
     with session_scope() as session:
         add_site_accounts(session, settings)
         story_id = make_story(session, storage, tmp_path)
+    approve(settings, storage, story_id)
     with session_scope() as session:
         first = dispatch.plan_publication(session, queue, story_id)
         assert queue.sent == []  # not before the commit
@@ -69,6 +71,7 @@ def test_a_rolled_back_plan_sends_nothing(home, settings, storage, tmp_path):
     with session_scope() as session:
         add_site_accounts(session, settings)
         story_id = make_story(session, storage, tmp_path)
+    approve(settings, storage, story_id)
     with pytest.raises(RuntimeError):
         with session_scope() as session:
             dispatch.plan_publication(session, queue, story_id)
@@ -81,6 +84,7 @@ def test_a_rolled_back_plan_sends_nothing(home, settings, storage, tmp_path):
 def test_publishing_with_no_account_is_refused(home, settings, storage, tmp_path):
     with session_scope() as session:
         story_id = make_story(session, storage, tmp_path)
+    approve(settings, storage, story_id)
     with pytest.raises(ValidationError, match="no enabled channel account"):
         with session_scope() as session:
             dispatch.plan_publication(session, RecordingQueue(), story_id)
