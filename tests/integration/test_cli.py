@@ -28,7 +28,7 @@ def test_help_lists_every_command(home):
     result = fanout("--help")
     assert result.returncode == 0
     for command in ("up", "web", "worker", "beat", "db", "story", "account", "publish", "deliveries", "demo",
-                    "user", "audit", "flower"):
+                    "user", "audit", "flower", "submit", "review", "status", "withdraw", "ask", "answer", "reapprove"):
         assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
 
 
@@ -86,6 +86,24 @@ def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path)
     assert added.returncode == 0, added.stderr
     story_id = added.stdout.strip()
     assert story_id.isdigit()
+    refused = fanout("publish", story_id)
+    assert refused.returncode == 3, refused.stderr  # nothing unreviewed goes out
+    assert refused.stderr.strip().splitlines() == [
+        f"error: story {story_id} v1 is not approved (review state: draft); it needs 初审, 复审 and 终审 first"]
+    for name, role, level in (("bianji", "editor", None), ("chushen", "reviewer", "1"), ("fushen", "reviewer", "2"),
+                              ("zhongshen", "reviewer", "3")):
+        made = fanout("user", "add", name, "--role", role, *(["--level", level] if level else []), "--unit", "县融媒体中心")
+        assert made.returncode == 0 and re.search(r"^password: \S{12,}$", made.stdout, re.M), made.stdout
+    submitted = fanout("submit", story_id, "--as", "bianji")
+    assert submitted.returncode == 0 and "submitted for 初审" in submitted.stdout, submitted.stderr
+    skipped = fanout("review", story_id, "--as", "fushen", "--approve")
+    assert skipped.returncode == 1 and "not a level-1 reviewer" in skipped.stderr
+    for name in ("chushen", "fushen", "zhongshen"):
+        signed = fanout("review", story_id, "--as", name, "--approve", "--comment", "同意", "--ack", "all")
+        assert signed.returncode == 0, signed.stderr
+    status = fanout("status", story_id)
+    assert status.returncode == 0 and f"story {story_id} v1: approved (已通过三审)" in status.stdout
+    assert all(f"{level} approve" in status.stdout for level in ("初审", "复审", "终审"))
     result = fanout("publish", story_id, "--wait", "--timeout", "240", timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "started embedded workers" in result.stderr
@@ -98,7 +116,7 @@ def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path)
     assert "命令行发布" in page and "<script>alert" not in page
     assert "javascript:" not in page and "链接" in page  # the bad link is reduced to its text
     audit = fanout("audit", "--story", story_id, "--json")
-    assert {"create", "publish"} <= {row["action"] for row in json.loads(audit.stdout)}
+    assert {"create", "submit", "approve", "publish"} <= {row["action"] for row in json.loads(audit.stdout)}
 
 
 @pytest.mark.celery
