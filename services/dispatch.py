@@ -54,6 +54,7 @@ from services.models import (
 )
 from services.storage import Storage
 from services.stories import get_story
+from services.users import require_role
 
 log = logging.getLogger("fanout.dispatch")
 
@@ -111,6 +112,8 @@ def _insert_ignore(session: Session):  # noqa: ANN202 - dialect-specific insert 
 def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor: User | None = None,
                      account_ids: list[int] | None = None, release_at: datetime | None = None) -> PlanResult:
     """One delivery per enabled account for the story's current version; idempotent."""
+    if actor is not None:
+        require_role(actor, "editor", "ops")
     story = get_story(session, story_id)
     version = story.current
     if version.review_state != ReviewState.APPROVED.value:

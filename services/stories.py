@@ -20,6 +20,7 @@ from services import audit
 from services.errors import NotFound, ValidationError
 from services.models import Asset, Story, StoryMedia, StoryVersion, User
 from services.storage import Storage
+from services.users import require_role
 
 TITLE_MAX = 200
 SUMMARY_MAX = 500
@@ -125,6 +126,9 @@ def _attach_media(session: Session, storage: Storage, version: StoryVersion, ite
 
 
 def create_story(session: Session, storage: Storage, data: StoryInput, *, actor: User | None = None) -> Story:
+    """A new story (version 1). `actor` None is the operator at the CLI; a user must be an editor."""
+    if actor is not None:
+        require_role(actor, "editor")
     validate_story_input(data)
     story = Story(created_by_id=actor.id if actor else None)
     version = StoryVersion(
@@ -145,6 +149,8 @@ def create_story(session: Session, storage: Storage, data: StoryInput, *, actor:
 def edit_story(session: Session, storage: Storage, story_id: int, data: StoryInput, *,
                actor: User | None = None, keep_media: bool = True) -> StoryVersion:
     """Every edit is a new version; the previous one stays as it was (signatures bind to it)."""
+    if actor is not None:
+        require_role(actor, "editor")
     validate_story_input(data)
     story = get_story(session, story_id)
     previous = story.current

@@ -273,3 +273,25 @@ def test_the_inbox_shows_each_level_its_own_work(settings, storage, story):
     with session_scope() as session:
         assert review.counts(session) == {1: 0, 2: 1, 3: 0}
         assert [s.id for s in review.inbox(session, _user(session, "r2"))[2]] == [story]
+
+
+def test_permissions_are_checked_in_the_service_layer(settings, storage, story, tmp_path):
+    from services.stories import create_story
+
+    with session_scope() as session:
+        ops, _ = create_user(session, "ops1", roles=["ops"], password="pw-ops-12345")
+    with pytest.raises(PermissionDenied, match="lacks role editor"):
+        with session_scope() as session:
+            create_story(session, storage, StoryInput(title="运维不能写稿"), actor=session.merge(ops))
+    with pytest.raises(PermissionDenied, match="lacks role editor"):
+        with session_scope() as session:
+            edit_story(session, storage, story, StoryInput(title="改"), actor=_user(session, "r1"))
+    with pytest.raises(PermissionDenied, match="not an editor"):
+        with session_scope() as session:
+            review.submit(session, settings, story, _user(session, "r1"))
+    approve(settings, storage, story)
+    with pytest.raises(PermissionDenied, match="lacks role editor or ops"):
+        with session_scope() as session:
+            dispatch.plan_publication(session, RecordingQueue(), story, actor=_user(session, "r1"))
+    with session_scope() as session:  # ops may release an approved story
+        assert len(dispatch.plan_publication(session, RecordingQueue(), story, actor=session.merge(ops)).created) == 2
