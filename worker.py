@@ -44,6 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fanout.render_delivery": {"queue": MEDIA_QUEUE},
             "fanout.publish_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.reconcile_delivery": {"queue": PUBLISH_QUEUE},
+            "fanout.prepare_review": {"queue": MEDIA_QUEUE},
             "fanout.tick": {"queue": PUBLISH_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
@@ -124,6 +125,9 @@ class CeleryTaskQueue:
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(reconcile_delivery, delivery_id, countdown)
 
+    def prepare_review(self, version_id: int) -> None:
+        self._send(prepare_review, version_id, None)
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.release()
@@ -167,6 +171,15 @@ def reconcile_delivery(self: Task, delivery_id: int) -> str:
 
     settings, storage, queue = _context()
     return dispatch.reconcile_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.prepare_review", soft_time_limit=540, time_limit=600)
+def prepare_review(version_id: int) -> int:
+    """After a submission: make the renditions reviewers' previews need, before they sign."""
+    from services import review
+
+    settings, storage, _queue = _context()
+    return review.warm_previews(settings, storage, int(version_id))
 
 
 @app.task(name="fanout.tick", soft_time_limit=50, time_limit=60)

@@ -300,7 +300,7 @@ def submit(story_id: int, as_user: str) -> None:
 
     _ready_db()
     with session_scope() as session:
-        findings = review.submit(session, get_settings(), story_id, _as_user(session, as_user))
+        findings = review.submit(session, get_settings(), story_id, _as_user(session, as_user), queue=_queue())
         version = review.current_version(session, story_id)[1].number
     click.echo(f"story {story_id} v{version} submitted for 初审; {len(findings)} proof findings")
     _print_findings(findings)

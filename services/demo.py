@@ -176,6 +176,8 @@ def review_demo(settings: Settings, storage: Storage) -> None:
             version = review.current_version(session, story_id)[1]
             if version.review_state in ("draft", "rejected"):
                 review.submit(session, settings, story_id, session.scalar(select(User).where(User.username == "editor")))
+            version_id = version.id
+        review.warm_previews(settings, storage, version_id)  # encode outside the sign-off transactions
         for reviewer in ("chushen", "fushen", "zhongshen"):
             with session_scope() as session:
                 version = review.current_version(session, story_id)[1]

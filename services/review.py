@@ -29,6 +29,8 @@ from media import MediaError
 from services import audit, proofing, rendering
 from services.accounts import list_accounts
 from services.config import Settings
+from services.db import after_commit as dispatch_after_commit
+from services.db import session_scope
 from services.errors import NotFound, PermissionDenied, ValidationError
 from services.models import (
     ChannelAccount,
@@ -127,6 +129,23 @@ def previews(session: Session, settings: Settings, storage: Storage, version: St
     return result
 
 
+def warm_previews(settings: Settings, storage: Storage, version_id: int) -> int:
+    """Make every rendition the enabled accounts need for a version, in short transactions."""
+    with session_scope() as session:
+        version = session.get(StoryVersion, version_id)
+        if version is None:
+            return 0
+        story = rendering.story_data(session, version, version.created_at)
+        channels = sorted({a.channel for a in list_accounts(session, enabled_only=True)})
+    made = 0
+    for channel in channels:
+        try:
+            made += sum(len(p) for p in rendering.renditions_for(settings, storage, channel, story).values())
+        except (ChannelError, MediaError):
+            continue  # the sign-off reports it as a blocking finding
+    return made
+
+
 def _signatures(session: Session, version: StoryVersion, *, all_rounds: bool = False) -> list[Signature]:
     query = select(Signature).where(Signature.version_id == version.id).order_by(Signature.at, Signature.id)
     if not all_rounds:
@@ -137,8 +156,13 @@ def _signatures(session: Session, version: StoryVersion, *, all_rounds: bool = F
 # --------------------------------------------------------------------------- author actions
 
 
-def submit(session: Session, settings: Settings, story_id: int, actor: User) -> list[proofing.Finding]:
-    """Send the current version to 初审; returns the proof findings the reviewers will see."""
+def submit(session: Session, settings: Settings, story_id: int, actor: User,
+           queue: Any = None) -> list[proofing.Finding]:
+    """Send the current version to 初审; returns the proof findings the reviewers will see.
+
+    With a task queue, the renditions the previews need are made on the media queue right
+    after the commit, so a sign-off finds them cached instead of encoding inside its transaction.
+    """
     story, version = current_version(session, story_id)
     if not (actor.has_role(Role.EDITOR) or actor.has_role(Role.ADMIN)):
         raise PermissionDenied(f"user {actor.username} is not an editor", "只有编辑可以提交稿件")
@@ -149,6 +173,9 @@ def submit(session: Session, settings: Settings, story_id: int, actor: User) -> 
     version.review_round += 1
     version.submitted_at = utcnow()
     findings = run_proof(session, settings, version, "submit")
+    if queue is not None:
+        version_id = version.id
+        dispatch_after_commit(session, lambda: queue.prepare_review(version_id))
     audit.record(session, actor=actor, action="submit", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"submitted v{version.number} (round {version.review_round}); "

@@ -295,3 +295,21 @@ def test_permissions_are_checked_in_the_service_layer(settings, storage, story, 
             dispatch.plan_publication(session, RecordingQueue(), story, actor=_user(session, "r1"))
     with session_scope() as session:  # ops may release an approved story
         assert len(dispatch.plan_publication(session, RecordingQueue(), story, actor=session.merge(ops)).created) == 2
+
+
+def test_submission_warms_the_previews_so_sign_off_finds_them_cached(settings, storage, story):
+    from services.models import RenditionRecord
+
+    queue = RecordingQueue()
+    with session_scope() as session:
+        review.submit(session, settings, story, _user(session, "editor"), queue=queue)
+        version_id = review.current_version(session, story)[1].id
+    assert queue.sent == [("prepare_review", version_id, None)]  # after the commit
+    made = review.warm_previews(settings, storage, version_id)
+    with session_scope() as session:
+        cached = session.scalars(select(RenditionRecord)).all()
+    # website: 480/960/1440/thumb, rss: feed_image — for the one cover
+    assert made == 5 and {r.profile for r in cached} == {"web_480", "web_960", "web_1440", "web_thumb", "feed_image"}
+    _sign(settings, storage, story, "r1")
+    with session_scope() as session:
+        assert len(session.scalars(select(RenditionRecord)).all()) == 5  # nothing encoded again
