@@ -99,22 +99,19 @@ def _configure(sender: Celery, **_kwargs: Any) -> None:
 class CeleryTaskQueue:
     """services.dispatch.TaskQueue on top of this app: ids only, routed by task name.
 
-    It sends over its own broker connection, built from the settings in force when it was
-    made, rather than the app's process-wide pool: an entry point always talks to the broker
-    its settings name. One instance per request or task (kombu connections are not shared
-    across threads).
+    Each send opens and releases a broker connection built from the settings in force when
+    the queue was made, rather than using the app's process-wide pool: an entry point always
+    talks to the broker its settings name, and no connection outlives its send.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings or get_settings()
-        self._connection: Any = None
 
-    def _send(self, task: Task, delivery_id: int, countdown: float | None) -> None:
-        if self._connection is None:
-            config = celery_config(self._settings)
-            self._connection = app.connection_for_write(
-                config["broker_url"], transport_options=config["broker_transport_options"])
-        task.apply_async((delivery_id,), countdown=countdown, connection=self._connection)
+    def _send(self, task: Task, object_id: int, countdown: float | None) -> None:
+        config = celery_config(self._settings)
+        with app.connection_for_write(config["broker_url"],
+                                      transport_options=config["broker_transport_options"]) as connection:
+            task.apply_async((object_id,), countdown=countdown, connection=connection)
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(render_delivery, delivery_id, countdown)
@@ -127,11 +124,6 @@ class CeleryTaskQueue:
 
     def prepare_review(self, version_id: int) -> None:
         self._send(prepare_review, version_id, None)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.release()
-            self._connection = None
 
 
 def task_queue() -> CeleryTaskQueue:

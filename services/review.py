@@ -17,6 +17,7 @@ Rules enforced here, in the service layer (the UI only mirrors them):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -46,6 +47,8 @@ from services.models import (
     utcnow,
 )
 from services.storage import Storage
+
+log = logging.getLogger("fanout.review")
 
 LEVEL_ZH = {1: "初审", 2: "复审", 3: "终审"}
 STATE_ZH = {
@@ -101,8 +104,12 @@ def enabled_channel_classes(session: Session) -> list[type]:
 
 
 def run_proof(session: Session, settings: Settings, version: StoryVersion, trigger: str,
-              previews: list[Preview] | None = None) -> list[proofing.Finding]:
-    """Run the 校 checks, add a blocking finding per channel that cannot render, store the run."""
+              previews: list[Preview] | None = None, *, store: bool = True) -> list[proofing.Finding]:
+    """Run the 校 checks, add a blocking finding per channel that cannot render, store the run.
+
+    Page views pass `store=False`: the checks are deterministic, so what a reviewer sees is what
+    `sign` finds again, without a row per page view.
+    """
     findings = proofing.run_checks(settings, proof_input(session, version), enabled_channel_classes(session))
     for preview in previews or []:
         if preview.error:
@@ -111,7 +118,8 @@ def run_proof(session: Session, settings: Settings, version: StoryVersion, trigg
                 message=f"{preview.account.channel}/{preview.account.name} cannot render: {preview.error}",
                 message_zh=f"{preview.account.name}：无法生成发布内容（{preview.error}）",
                 channel=preview.account.channel))
-    session.add(ProofRun(version_id=version.id, trigger=trigger, findings=[f.to_json() for f in findings]))
+    if store:
+        session.add(ProofRun(version_id=version.id, trigger=trigger, findings=[f.to_json() for f in findings]))
     return findings
 
 
@@ -127,6 +135,22 @@ def previews(session: Session, settings: Settings, storage: Storage, version: St
         except (ChannelError, MediaError) as exc:
             result.append(Preview(account=account, post=None, post_hash=None, error=str(exc)))
     return result
+
+
+def _warm_up_later(queue: Any, version_id: int) -> None:
+    """Best effort: the submission has committed; a broker that refuses only costs speed."""
+    try:
+        queue.prepare_review(version_id)
+    except Exception:  # noqa: BLE001 - any broker failure; the sign-off renders what is missing
+        log.warning("could not queue the preview warm-up of version %s", version_id, exc_info=True)
+
+
+def preview_stylesheet(channel_name: str) -> tuple[str, bytes] | None:
+    """The site path and bytes of a channel's stylesheet, for previews shown outside the site."""
+    from channels.sitefiles import template_asset
+    from channels.website import CSS_ASSET, CSS_PATH
+
+    return (CSS_PATH, template_asset(CSS_ASSET)[0]) if channel_name in ("website", "rss") else None
 
 
 def warm_previews(settings: Settings, storage: Storage, version_id: int) -> int:
@@ -175,7 +199,7 @@ def submit(session: Session, settings: Settings, story_id: int, actor: User,
     findings = run_proof(session, settings, version, "submit")
     if queue is not None:
         version_id = version.id
-        dispatch_after_commit(session, lambda: queue.prepare_review(version_id))
+        dispatch_after_commit(session, lambda: _warm_up_later(queue, version_id))
     audit.record(session, actor=actor, action="submit", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"submitted v{version.number} (round {version.review_round}); "

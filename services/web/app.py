@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import tempfile
@@ -41,8 +42,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, object_session
 from starlette.middleware.sessions import SessionMiddleware
 
-from channels.sitefiles import template_asset
-from channels.website import CSS_ASSET, CSS_PATH
 from services import audit, dispatch, proofing, review
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
@@ -55,6 +54,7 @@ from services.stories import MediaInput, StoryInput, create_story, get_story, li
 from services.users import authenticate, get_user, require_role
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("fanout.web")
 UPLOAD_MAX_BYTES = 512 * 1024 * 1024
 
 STATE_ZH = {
@@ -65,7 +65,7 @@ CHANNEL_ZH = {
     "website": "网站", "rss": "RSS", "weibo": "微博", "douyin": "抖音", "wechat_mp": "公众号",
     "wechat_channels": "视频号", "wordpress": "WordPress", "webhook": "Webhook",
 }
-STATUS_ZH = {"draft": "草稿", "published": "已发布", "retracted": "已撤回"}
+STATUS_ZH = {"draft": "未发布", "published": "已发布", "retracted": "已撤回"}  # Story.status; review has its own
 ROLE_ZH = {"editor": "编辑", "reviewer": "审核", "ops": "运维", "admin": "管理员"}
 ACTION_ZH = {
     "create": "创建", "edit": "修改", "submit": "提交审核", "withdraw": "撤回送审", "approve": "审核通过",
@@ -76,6 +76,7 @@ ACTION_ZH = {
 OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号"}
 FINDING_ZH = {"limit": "渠道限制", "sensitive": "敏感词", "typo": "错别字", "cover": "封面", "alt": "替代文字",
               "label": "栏目标识", "render": "无法生成"}
+PREVIEW_ORDER = {"website": 0, "rss": 1}  # then the other channels by name
 DIFF_FIELDS = (("title", "标题"), ("label", "栏目标识"), ("summary", "摘要"), ("body_markdown", "正文"))
 DIFF_CONTEXT = 2  # unchanged lines kept around each change
 INLINE_DIFF_MAX = 4_000_000  # len(a) * len(b) above which a changed line is shown whole
@@ -490,7 +491,7 @@ def create_app() -> FastAPI:
                     session: Session = Depends(db_session)) -> Any:
         check_csrf(request, csrf)
         try:
-            findings = review.submit(session, settings, story_id, user)
+            findings = review.submit(session, settings, story_id, user, queue=_queue())
         except FanoutError as exc:
             session.rollback()
             return story_view(request, session, story_id, user, exc.http_status, exc.message_zh)
@@ -553,12 +554,13 @@ def create_app() -> FastAPI:
         shown = review.previews(session, settings, storage, version)
         # While the version waits for a level, run the checks the sign-off will run, so the
         # warnings (and their keys) the page asks to acknowledge are the ones sign() checks.
-        findings = review.run_proof(session, settings, version, "view", shown) if level \
+        findings = review.run_proof(session, settings, version, "view", shown, store=False) if level \
             else review.latest_findings(session, version)
         token = preview_token(preview_secret, version.id)
         base = f"/preview/{version.id}/{token}/"
         previews = []
-        for p in shown:
+        for p in sorted(shown, key=lambda p: (PREVIEW_ORDER.get(p.account.channel, len(PREVIEW_ORDER)),
+                                             p.account.channel, p.account.name)):
             view: dict[str, Any] = {
                 "account": p.account, "error": p.error, "hash": (p.post_hash or "")[:12], "srcdoc": None,
                 "fields": [],
@@ -579,13 +581,13 @@ def create_app() -> FastAPI:
         questions = review.open_questions(session, version)
         form = form or {}
         acked = set(form.get("ack", ()))
+        refusal = sign_refusal(session, story, version, user)
         return render(
             request, "review.html", status_code=status_code, user=user, story=story, version=version,
             author=author, level=level, status=review.status(session, story_id), findings=findings,
             blocking=proofing.blocking(findings), warnings=proofing.warnings(findings), acked=acked,
             previews=previews, old=old, diff=version_diff(old, version), error=error, form=form,
-            refusal=sign_refusal(session, story, version, user),
-            can_ask=level in (1, 2) and level in levels and user.id not in review.authors_of(session, story),
+            refusal=refusal, can_ask=level in (1, 2) and refusal is None,
             answerable=[q for q in questions if q.answer is None and q.from_level + 1 in levels
                         and user.id not in review.authors_of(session, story)],
             questions=questions)
@@ -651,8 +653,9 @@ def create_app() -> FastAPI:
         if not hmac.compare_digest(token.encode(), preview_token(preview_secret, version_id).encode()):
             raise HTTPException(404)
         headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
-        if path == CSS_PATH:
-            return Response(template_asset(CSS_ASSET)[0], media_type="text/css", headers=headers)
+        stylesheet = review.preview_stylesheet("website")
+        if stylesheet and path == stylesheet[0]:
+            return Response(stylesheet[1], media_type="text/css", headers=headers)
         match = MEDIA_PATH.fullmatch(path)
         version = session.get(StoryVersion, version_id) if match else None
         if version is None:
@@ -750,7 +753,7 @@ def create_app() -> FastAPI:
     def api_submit(story_id: int, user: User = Depends(api_user),
                    session: Session = Depends(db_session)) -> dict[str, Any]:
         """提交审核：当前版本进入初审；返回自动校对结果。"""
-        findings = review.submit(session, settings, story_id, user)
+        findings = review.submit(session, settings, story_id, user, queue=_queue())
         return {**review.status(session, story_id), "findings": [f.to_json() for f in findings]}
 
     @app.post("/api/stories/{story_id}/withdraw", tags=["review"])
