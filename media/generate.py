@@ -256,7 +256,6 @@ def make_demo_video(path: str | Path, seconds: float = 6.0, title: str = "", siz
         graph = "[0:v]format=yuv420p[bg]"
         last = "bg"
         if title:
-            from PIL import Image
 
             layer = _text_layer(size, title, "", find_cjk_font(font), panel=True, title_px=1 / 22)
             if layer.getbbox() is not None:  # something was drawn (a font was found)

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from channels.base import OutcomeUnknownError, PermanentChannelError, Receipt, TransientChannelError
+from channels.base import OutcomeUnknownError, PermanentChannelError, TransientChannelError
 from channels.rss import RssChannel
 from channels.website import WebsiteChannel
 from services import dispatch

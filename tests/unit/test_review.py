@@ -10,7 +10,6 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from channels.website import WebsiteChannel
 from media import profiles
 from services import dispatch, proofing, review
 from services.db import session_scope
