@@ -175,12 +175,16 @@ def prepare_review(version_id: int) -> int:
 
 
 @app.task(name="fanout.tick", soft_time_limit=50, time_limit=60)
-def tick() -> dict[str, int]:
-    """Every minute from beat: recover lost work (schedules join here in the campaigns issue)."""
-    from services import dispatch
+def tick() -> dict[str, Any]:
+    """Every minute from beat: release due slots (exactly once), then recover lost work."""
+    from services import dispatch, schedule
+    from services.db import session_scope
 
     settings, _storage, queue = _context()
-    return dispatch.sweep(settings, queue)
+    with session_scope() as session:
+        released = schedule.tick(session, settings, queue)
+    return {"released": released.released, "late": released.late, "missed": released.missed,
+            "frozen": released.frozen, **dispatch.sweep(settings, queue)}
 
 
 # --------------------------------------------------------------------------- worker lifecycle

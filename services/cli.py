@@ -422,6 +422,174 @@ def reapprove(delivery_id: int, as_user: str) -> None:
     click.echo(f"delivery {delivery_id} re-approved and sent on")
 
 
+# --------------------------------------------------------------------------- campaigns & schedule
+
+
+def _date(value: str | None):  # noqa: ANN202
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"not a date (YYYY-MM-DD): {value!r}")
+
+
+@main.group()
+def campaign() -> None:
+    """Publicity campaigns."""
+
+
+@campaign.command("add")
+@click.argument("name")
+@click.option("--label", "label", default="", help="label template, e.g. 黄山市黄山区30项民生实事之{project}民生实事")
+@click.option("--from", "starts", default=None)
+@click.option("--to", "ends", default=None)
+@click.option("--theme", "themes", multiple=True)
+def campaign_add(name: str, label: str, starts: str | None, ends: str | None, themes: tuple[str, ...]) -> None:
+    """Add a campaign."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        created = schedule.add_campaign(session, name, label_template=label, starts_on=_date(starts),
+                                        ends_on=_date(ends), themes=list(themes))
+        click.echo(f"campaign {created.id}: {created.name}")
+
+
+@main.group()
+def series() -> None:
+    """Series (栏目) and their release schedule."""
+
+
+@series.command("add")
+@click.argument("name")
+@click.option("--campaign", "campaign_name", required=True)
+@click.option("--kind", required=True, help="图文, 短视频, 新闻发布会, 访谈, other")
+@click.option("--cadence", "cadence_name", type=click.Choice(["daily", "workdays", "dates"]), required=True)
+@click.option("--dates", default="", help="D,D,… for --cadence dates")
+@click.option("--start", required=True)
+@click.option("--end", default=None)
+@click.option("--count", type=int, default=None, help="number of issues")
+@click.option("--time", "release_time", required=True, help="HH:MM in Asia/Shanghai")
+@click.option("--holidays", type=click.Choice(["publish", "skip", "workdays"]), default="publish", show_default=True)
+@click.option("--account", "accounts", multiple=True, help="account id or channel/name (default: all enabled)")
+def series_add(name: str, campaign_name: str, kind: str, cadence_name: str, dates: str, start: str, end: str | None,
+               count: int | None, release_time: str, holidays: str, accounts: tuple[str, ...]) -> None:
+    """Add a series; its release days are laid out as slots."""
+    from services import cadence, schedule
+    from services.db import session_scope
+
+    _ready_db()
+    listed = [_date(d.strip()) for d in dates.split(",") if d.strip()]
+    with session_scope() as session:
+        created = schedule.add_series(session, get_settings(), name, campaign=campaign_name, kind=kind,
+                                      cadence_name=cadence_name, start=_date(start), release_time=release_time,
+                                      holidays=holidays, dates=listed, end=_date(end), count=count,
+                                      accounts=list(accounts))
+        slots = schedule.slots_of(session, created.id)
+        click.echo(f"series {created.id}: {created.name} — {cadence.describe_zh(schedule.rule_of(created))}; "
+                   f"{len(slots)} slots, first {slots[0].day.isoformat() if slots else '-'}")
+
+
+@series.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def series_list(as_json: bool) -> None:
+    """List series with their slots' states."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = []
+        for item in schedule.list_series(session):
+            slots = schedule.slots_of(session, item.id)
+            states: dict[str, int] = {}
+            for slot in slots:
+                states[slot.state] = states.get(slot.state, 0) + 1
+            rows.append({"id": item.id, "name": item.name, "campaign": item.campaign.name, "kind": item.kind,
+                         "cadence": item.cadence, "holidays": item.holidays, "time": item.release_time,
+                         "start": item.starts_on.isoformat(), "accounts": item.account_ids, "slots": states})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>3}  {row['name']:<20} {row['kind']:<6} {row['cadence']:<9} {row['time']}  {row['slots']}")
+
+
+@main.command("queue")
+@click.argument("story_id", type=int)
+@click.option("--series", "series_ref", required=True)
+@click.option("--date", "day", default=None, help="a given slot day instead of the next open one")
+def queue_cmd(story_id: int, series_ref: str, day: str | None) -> None:
+    """Queue an approved story into the next open slot of a series."""
+    from zoneinfo import ZoneInfo
+
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        slot = schedule.queue_story(session, story_id, series_ref, day=_date(day))
+        local = slot.release_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        click.echo(f"story {story_id} queued: {slot.series.name} 第{slot.issue_number}期 "
+                   f"{local.date().isoformat()} {local.strftime('%H:%M')}")
+
+
+@main.command("tick")
+@click.option("--now", default=None, help="ISO 8601 instant to tick at (default: now)")
+def tick_cmd(now: str | None) -> None:
+    """Release due slots now (what beat does every minute)."""
+    from datetime import datetime, timezone
+
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    at = None
+    if now:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError:
+            _fail(f"--now is not an ISO 8601 instant: {now!r}")
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    with session_scope() as session:
+        result = schedule.tick(session, get_settings(), _queue(), now=at)
+    if result.frozen:
+        click.echo("releases are frozen: nothing released")
+        return
+    click.echo(f"released {len(result.released)} slots ({len(result.late)} late), {len(result.missed)} missed")
+
+
+@main.command()
+@click.option("--reason", required=True)
+@click.option("--as", "as_user", required=True, help="an admin")
+def freeze(reason: str, as_user: str) -> None:
+    """Hold every release and queued delivery (e.g. a day of national mourning)."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        held = schedule.freeze(session, reason, _as_user(session, as_user))
+    click.echo(f"frozen: {held} queued deliveries held")
+
+
+@main.command()
+@click.option("--as", "as_user", required=True, help="an admin")
+def resume(as_user: str) -> None:
+    """Lift a freeze: held deliveries go on and due slots release on the next tick."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        resumed = schedule.resume(session, _queue(), _as_user(session, as_user))
+    click.echo(f"resumed: {resumed} deliveries sent on")
+
+
 # --------------------------------------------------------------------------- accounts
 
 

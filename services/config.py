@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     stale_seconds: float = 120.0  # a planned/ready delivery with no worker progress is re-enqueued
     render_time_limit: float = 600.0
     publish_time_limit: float = 120.0
+    max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
     font_path: str | None = None  # CJK font for overlays and demo media
     demo_video_seconds: float = 6.0
 

@@ -12,13 +12,14 @@ StoryVersion.label are the hooks they use.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -307,6 +308,78 @@ class ProofRun(Base):
     trigger: Mapped[str] = mapped_column(String(32))  # submit | sign:1 | sign:2 | sign:3 | view
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+# --------------------------------------------------------------------------- campaigns & schedules
+
+
+class Campaign(Base):
+    """A publicity campaign (e.g. 群众满意度提升行动): dates, label template, themes, phases."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    label_template: Mapped[str] = mapped_column(String(200), default="")  # e.g. "…之{project}民生实事"
+    starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    themes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    phases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, from, to}]
+    focus_months: Mapped[list[int]] = mapped_column(JSON, default=list)  # 集中宣传月, e.g. [5, 11]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Series(Base):
+    """A 栏目 that releases one issue per cadence day at a fixed time on fixed accounts."""
+
+    __tablename__ = "series"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # 图文 | 短视频 | 新闻发布会 | 访谈 | other
+    cadence: Mapped[str] = mapped_column(String(16))  # daily | workdays | dates
+    dates: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO dates for cadence "dates"
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    issue_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    release_time: Mapped[str] = mapped_column(String(5))  # HH:MM, Asia/Shanghai
+    holidays: Mapped[str] = mapped_column(String(16), default="publish")  # publish | skip | workdays
+    account_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(lazy="joined")
+
+
+class Slot(Base):
+    """One issue of a series: a release day, its 第N期 number, and the story queued into it."""
+
+    __tablename__ = "slots"
+    __table_args__ = (UniqueConstraint("series_id", "day"), Index("ix_slots_state_release", "state", "release_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    issue_number: Mapped[int] = mapped_column(Integer)
+    release_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | filled | released | missed
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    series: Mapped[Series] = relationship(lazy="joined")
+
+
+class ControlFlag(Base):
+    """Service-wide switches such as the release freeze (a day of national mourning)."""
+
+    __tablename__ = "control_flags"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --------------------------------------------------------------------------- accounts
