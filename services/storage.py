@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlparse
 
+from media.fsutil import atomic_path
 from services.config import Settings
 
 
@@ -35,17 +35,12 @@ def _check_key(key: str) -> str:
 
 
 def _atomic_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+    """Copy `src` onto `dest` so that no reader ever sees half a file (media.fsutil)."""
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class LocalStorage:
@@ -128,15 +123,8 @@ class S3Storage:
         cached = self.cache_dir / "s3" / _check_key(key)
         if cached.is_file():
             return cached
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".tmp-")
-        os.close(fd)
-        try:
-            self.client.download_file(self.bucket, self._key(key), tmp)
-            os.replace(tmp, cached)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(cached) as tmp:
+            self.client.download_file(self.bucket, self._key(key), str(tmp))
         return cached
 
     def delete(self, key: str) -> None:
