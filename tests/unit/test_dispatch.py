@@ -27,16 +27,22 @@ from tests.helpers import RecordingQueue, add_site_accounts, approve, make_story
 
 
 @pytest.fixture
-def planned(home, settings, storage, tmp_path):
-    """A story with a cover, website + RSS accounts, and its two planned deliveries."""
-    queue = RecordingQueue()
+def approved_story(home, settings, storage, tmp_path):
+    """An approved story with a cover, and website + RSS accounts to publish it to."""
     with session_scope() as session:
         add_site_accounts(session, settings)
         story_id = make_story(session, storage, tmp_path)
     approve(settings, storage, story_id)
+    return story_id
+
+
+@pytest.fixture
+def planned(approved_story):
+    """The approved story and its two planned deliveries."""
+    queue = RecordingQueue()
     with session_scope() as session:
-        result = dispatch.plan_publication(session, queue, story_id)
-    return story_id, result.created, queue
+        result = dispatch.plan_publication(session, queue, approved_story)
+    return approved_story, result.created, queue
 
 
 def _state(delivery_id: int) -> Delivery:
@@ -50,12 +56,9 @@ def _published_transitions(delivery_id: int) -> int:
                                                              DeliveryLog.to_state == "published")).all())
 
 
-def test_planning_is_idempotent_and_enqueues_only_after_commit(home, settings, storage, tmp_path):
+def test_planning_is_idempotent_and_enqueues_only_after_commit(approved_story):
+    story_id = approved_story
     queue = RecordingQueue()
-    with session_scope() as session:
-        add_site_accounts(session, settings)
-        story_id = make_story(session, storage, tmp_path)
-    approve(settings, storage, story_id)
     with session_scope() as session:
         first = dispatch.plan_publication(session, queue, story_id)
         assert queue.sent == []  # not before the commit
@@ -66,12 +69,9 @@ def test_planning_is_idempotent_and_enqueues_only_after_commit(home, settings, s
     assert queue.of("render") == first.created  # nothing new sent
 
 
-def test_a_rolled_back_plan_sends_nothing(home, settings, storage, tmp_path):
+def test_a_rolled_back_plan_sends_nothing(approved_story):
+    story_id = approved_story
     queue = RecordingQueue()
-    with session_scope() as session:
-        add_site_accounts(session, settings)
-        story_id = make_story(session, storage, tmp_path)
-    approve(settings, storage, story_id)
     with pytest.raises(RuntimeError):
         with session_scope() as session:
             dispatch.plan_publication(session, queue, story_id)
