@@ -80,10 +80,7 @@ class RssChannel(Channel):
         files = sitefiles.PostFiles()
         add = files.add
 
-        images = [m for m in story.media if m.kind == "image" and m.role in ("cover", "image")]
-        images.sort(key=lambda m: 0 if m.role == "cover" else 1)
-        if self.max_images is not None and len(images) > self.max_images:
-            raise RenderError(f"story has {len(images)} images; the feed allows at most {self.max_images}")
+        images = sitefiles.story_images(story, self.max_images, "the feed")
         videos = [m for m in story.media if m.kind == "video"]
 
         # The enclosure first, so its file keeps the "enclosure" role.

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from channels.base import (
     AccountData,
+    MediaItem,
     PermanentChannelError,
     Post,
     PostFile,
@@ -165,6 +166,29 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[Any]:
+    """A file handle whose bytes replace `target` atomically when the block ends cleanly.
+
+    The temporary file lives in the target's directory (same file system, so `os.replace` is
+    atomic), is fsynced with its directory, and is removed if anything in the block fails.
+    """
+    _mkdirs(target.parent)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> bool:
     """Replace `path` with `data` atomically; return False (and write nothing) if unchanged.
 
@@ -175,20 +199,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> bool:
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if _same_bytes(target, payload):
         return False
-    _mkdirs(target.parent)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
+    with _replacing(target) as out:
+        out.write(payload)
     return True
 
 
@@ -226,26 +238,14 @@ def copy_media(site_dir: str | os.PathLike[str], src_path: str | os.PathLike[str
     src = Path(src_path)
     if not src.is_file():
         raise PermanentChannelError(f"media file missing: {src.name or src_path!s}")
-    _mkdirs(dest.parent)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            while chunk := inp.read(COPY_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with _replacing(dest) as out, open(src, "rb") as inp:
+        while chunk := inp.read(COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
         if digest.hexdigest() != sha256.lower():
             raise PermanentChannelError(
                 f"media file {src.name} has sha256 {digest.hexdigest()[:12]}…, expected {sha256[:12]}…")
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dest.parent)
     return rel
 
 
@@ -418,6 +418,15 @@ def template_asset(name: str) -> tuple[bytes, str]:
 
 
 # ----------------------------------------------------------------------------- render helpers
+
+
+def story_images(story: StoryData, max_images: int | None, where: str) -> list[MediaItem]:
+    """The story's cover and body images, cover first; RenderError over the channel's limit."""
+    images = [m for m in story.media if m.kind == "image" and m.role in ("cover", "image")]
+    images.sort(key=lambda m: 0 if m.role == "cover" else 1)  # stable: cover first
+    if max_images is not None and len(images) > max_images:
+        raise RenderError(f"story has {len(images)} images; {where} allows at most {max_images}")
+    return images
 
 
 def check_story(story: StoryData, *, title_max: int | None, body_max: int | None, where: str) -> str:

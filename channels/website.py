@@ -98,10 +98,7 @@ class WebsiteChannel(Channel):
         title = sitefiles.check_story(story, title_max=self.title_max, body_max=self.body_max,
                                       where="the website")
         files = sitefiles.PostFiles()
-        images = [m for m in story.media if m.kind == "image" and m.role in ("cover", "image")]
-        images.sort(key=lambda m: 0 if m.role == "cover" else 1)  # stable: cover first
-        if self.max_images is not None and len(images) > self.max_images:
-            raise RenderError(f"story has {len(images)} images; the website allows at most {self.max_images}")
+        images = sitefiles.story_images(story, self.max_images, "the website")
         figures = [self._figure(m, renditions, files, first=(i == 0)) for i, m in enumerate(images)]
         videos = [self._video(m, renditions, files, images, story) for m in story.media if m.kind == "video"]
         thumb = self._thumb(story, images, renditions, files)

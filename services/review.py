@@ -30,7 +30,7 @@ from media import MediaError
 from services import audit, proofing, rendering
 from services.accounts import list_accounts
 from services.config import Settings
-from services.db import after_commit as dispatch_after_commit
+from services.db import after_commit
 from services.db import session_scope
 from services.errors import NotFound, PermissionDenied, ValidationError
 from services.models import (
@@ -199,7 +199,7 @@ def submit(session: Session, settings: Settings, story_id: int, actor: User,
     findings = run_proof(session, settings, version, "submit")
     if queue is not None:
         version_id = version.id
-        dispatch_after_commit(session, lambda: _warm_up_later(queue, version_id))
+        after_commit(session, lambda: _warm_up_later(queue, version_id))
     audit.record(session, actor=actor, action="submit", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"submitted v{version.number} (round {version.review_round}); "
