@@ -386,7 +386,7 @@ def reapprove_delivery(session: Session, settings: Settings, storage: Storage, q
     session.add(approval)
     dispatch.transition(session, delivery_id, [DeliveryState.HELD], DeliveryState.PLANNED,
                         message=f"re-approved by {actor.username}", last_error=None, last_error_code=None)
-    dispatch.after_commit(session, lambda: queue.render(delivery_id))
+    after_commit(session, lambda: queue.render(delivery_id))
     audit.record(session, actor=actor, action="reapprove", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"终审 re-approved {delivery.account.channel}/{delivery.account.name} for v{version.number}")
