@@ -53,7 +53,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "timezone": settings.timezone,
         "enable_utc": True,
-        "beat_schedule": {"tick": {"task": "fanout.tick", "schedule": 60.0}},
+        "beat_schedule": {"tick": {"task": "fanout.tick", "schedule": settings.tick_seconds}},
         "beat_schedule_filename": str(settings.run_dir / "celerybeat-schedule"),
     }
     if settings.broker_url:

@@ -229,11 +229,13 @@ def story() -> None:
 @click.option("--alt", "alts", multiple=True, help="alt text for each --image, in order")
 @click.option("--theme", default="")
 @click.option("--unit", default="")
-@click.option("--label", default="")
+@click.option("--label", default="", help="a label by hand (a campaign with a template makes it instead)")
+@click.option("--campaign", default=None, help="campaign name or id: its label template makes the label")
+@click.option("--project", default="", help="民生实事项目, a label template variable")
 @click.option("--tag", "tags", multiple=True)
 def story_add(title: str, body_file: Path, summary: str, cover: Path | None, images: tuple[Path, ...],
-              video: Path | None, alts: tuple[str, ...], theme: str, unit: str, label: str,
-              tags: tuple[str, ...]) -> None:
+              video: Path | None, alts: tuple[str, ...], theme: str, unit: str, label: str, campaign: str | None,
+              project: str, tags: tuple[str, ...]) -> None:
     """Add a story; prints its id."""
     from services.db import session_scope
     from services.stories import MediaInput, StoryInput, create_story
@@ -252,7 +254,7 @@ def story_add(title: str, body_file: Path, summary: str, cover: Path | None, ima
     with session_scope() as session:
         created = create_story(session, _storage(), StoryInput(
             title=title, body_markdown=body, summary=summary, theme=theme, unit=unit, label=label,
-            tags=list(tags), media=media))
+            campaign=campaign, project=project, tags=list(tags), media=media))
         story_id = created.id
     click.echo(story_id)
 
@@ -536,6 +538,148 @@ def queue_cmd(story_id: int, series_ref: str, day: str | None) -> None:
         local = slot.release_at.astimezone(ZoneInfo("Asia/Shanghai"))
         click.echo(f"story {story_id} queued: {slot.series.name} 第{slot.issue_number}期 "
                    f"{local.date().isoformat()} {local.strftime('%H:%M')}")
+
+
+@series.command("show")
+@click.argument("series_ref")
+@click.option("--json", "as_json", is_flag=True)
+def series_show(series_ref: str, as_json: bool) -> None:
+    """A series' slots: day, 第N期, state and story."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [schedule.slot_view(slot) for slot in
+                schedule.slots_of(session, schedule.find_series(session, series_ref).id)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['day']} 第{row['issue']}期 {row['state']:<9} story {row['story_id'] or '-'}"
+                   f"{'  ' + row['note'] if row['note'] else ''}")
+
+
+@series.command("reorder")
+@click.argument("series_ref")
+@click.argument("story_ids", nargs=-1, type=int, required=True)
+def series_reorder(series_ref: str, story_ids: tuple[int, ...]) -> None:
+    """Put the queued, not yet due stories into the series' filled slots in this order."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        slots = schedule.reorder(session, series_ref, list(story_ids))
+        lines = [f"{slot.day.isoformat()} 第{slot.issue_number}期 story {slot.story_id}" for slot in slots]
+    click.echo("\n".join(lines))
+
+
+@main.group()
+def slot() -> None:
+    """One slot (期次): move, swap, unqueue, release by hand."""
+
+
+def _slot_line(slot) -> str:  # noqa: ANN001
+    from zoneinfo import ZoneInfo
+
+    local = slot.release_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"slot {slot.id}: {slot.title_zh} {local:%Y-%m-%d %H:%M} {slot.state} story {slot.story_id or '-'}"
+
+
+@slot.command("move")
+@click.argument("slot_id", type=int)
+@click.option("--to", "to_day", required=True, help="the series day to move the story to (swaps if filled)")
+def slot_move(slot_id: int, to_day: str) -> None:
+    """Move a queued story to another day of its series."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        click.echo(_slot_line(schedule.move_story(session, slot_id, _date(to_day))))
+
+
+@slot.command("swap")
+@click.argument("first", type=int)
+@click.argument("second", type=int)
+def slot_swap(first: int, second: int) -> None:
+    """Exchange the stories of two filled slots of one series."""
+    from services import schedule
+    from services.db import session_scope
+    from services.models import Slot
+
+    _ready_db()
+    with session_scope() as session:
+        schedule.swap_slots(session, first, second)
+        session.flush()
+        click.echo("\n".join(_slot_line(session.get(Slot, i)) for i in (first, second)))
+
+
+@slot.command("unqueue")
+@click.argument("slot_id", type=int)
+def slot_unqueue(slot_id: int) -> None:
+    """Take a story out of its slot (an explicit schedule is cancelled)."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        click.echo(_slot_line(schedule.unqueue(session, slot_id)))
+
+
+@slot.command("release")
+@click.argument("slot_id", type=int)
+def slot_release(slot_id: int) -> None:
+    """Release a filled or missed slot now: a person's decision."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        click.echo(_slot_line(schedule.release_now(session, _queue(), slot_id)))
+
+
+@main.command("schedule")
+@click.argument("story_id", type=int)
+@click.option("--at", "at_text", required=True, help="ISO 8601 time; without a zone it is Asia/Shanghai")
+@click.option("--account", "accounts", multiple=True, required=True, help="account id or channel/name")
+def schedule_cmd(story_id: int, at_text: str, accounts: tuple[str, ...]) -> None:
+    """Publish an approved story at a given time on given accounts (besides the series)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services import schedule
+    from services.db import session_scope
+
+    try:
+        at = datetime.fromisoformat(at_text)
+    except ValueError:
+        _fail(f"--at is not an ISO 8601 time: {at_text!r}")
+    at = at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    _ready_db()
+    with session_scope() as session:
+        click.echo(_slot_line(schedule.schedule_story(session, story_id, at, list(accounts))))
+
+
+@main.command("gaps")
+@click.option("--lead", type=int, default=None, help="working days ahead (default FANOUT_GAP_LEAD_WORKDAYS)")
+@click.option("--json", "as_json", is_flag=True)
+def gaps_cmd(lead: int | None, as_json: bool) -> None:
+    """Open slots editors must fill now: due within the lead time."""
+    from services import schedule
+    from services.db import session_scope
+
+    _ready_db()
+    lead = get_settings().gap_lead_workdays if lead is None else lead
+    with session_scope() as session:
+        rows = [schedule.slot_view(slot) for slot in schedule.gaps(session, lead_workdays=lead)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"gap: {row['series']} 第{row['issue']}期 {row['release_at'][:16].replace('T', ' ')}")
+    click.echo(f"{len(rows)} open slots within {lead} working days")
 
 
 @main.command("tick")

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     render_time_limit: float = 600.0
     publish_time_limit: float = 120.0
     max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
+    gap_lead_workdays: int = 2  # open slots this many working days ahead are flagged (seeds: 提前两个工作日)
+    tick_seconds: float = 60.0  # how often beat runs the release tick
     font_path: str | None = None  # CJK font for overlays and demo media
     demo_video_seconds: float = 6.0
 

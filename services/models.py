@@ -202,6 +202,8 @@ class StoryVersion(Base):
     theme: Mapped[str] = mapped_column(String(64), default="")
     unit: Mapped[str] = mapped_column(String(128), default="")
     label: Mapped[str] = mapped_column(String(200), default="")
+    project: Mapped[str] = mapped_column(String(128), default="", server_default="")  # 民生实事项目, a label variable
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # 三审三校 (services/review.py): draft → submitted → level1 → level2 → approved,
@@ -352,13 +354,17 @@ class Series(Base):
 
 
 class Slot(Base):
-    """One issue of a series: a release day, its 第N期 number, and the story queued into it."""
+    """One issue of a series: a release day, its 第N期 number, and the story queued into it.
+
+    A slot without a series is an explicit schedule: one story at a given time on the accounts
+    in `account_ids` (issue_number 0). The tick, freeze and the late/missed rules treat both alike.
+    """
 
     __tablename__ = "slots"
     __table_args__ = (UniqueConstraint("series_id", "day"), Index("ix_slots_state_release", "state", "release_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), nullable=True)
     day: Mapped[date] = mapped_column(Date)
     issue_number: Mapped[int] = mapped_column(Integer)
     release_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -366,8 +372,15 @@ class Slot(Base):
     state: Mapped[str] = mapped_column(String(16), default="open")  # open | filled | released | missed
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    account_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)  # explicit schedules
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
-    series: Mapped[Series] = relationship(lazy="joined")
+    series: Mapped[Series | None] = relationship(lazy="joined")
+
+    @property
+    def title_zh(self) -> str:
+        """How calendars and logs name the slot: 栏目 第N期, or 定时发布 for an explicit one."""
+        return f"{self.series.name} 第{self.issue_number}期" if self.series else "定时发布"
 
 
 class ControlFlag(Base):

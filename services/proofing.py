@@ -157,6 +157,7 @@ class ProofInput:
     short_title: str = ""
     label: str = ""
     label_template: str | None = None  # the campaign's label template; None = not in a campaign
+    expected_label: str | None = None  # the template rendered with the story's fields, when it renders
     media: tuple[ProofMedia, ...] = ()
 
 
@@ -234,11 +235,17 @@ def _limit_finding(channel: str, where: str, fld: str, fld_zh: str, limit: int, 
 
 
 def _check_label(data: ProofInput) -> list[Finding]:
-    if data.label_template is not None and not (data.label or "").strip():
+    label = (data.label or "").strip()
+    if data.label_template is not None and not label:
         return [Finding(key="label:missing", code="label", severity=BLOCK,
                         message="the story belongs to a campaign but has no campaign label",
                         message_zh="缺少栏目标识（活动标签）",
                         detail={"template": data.label_template})]
+    if data.expected_label is not None and label != data.expected_label:
+        return [Finding(key="label:mismatch", code="label", severity=BLOCK,
+                        message=f"the label {label!r} is not the campaign's {data.expected_label!r}",
+                        message_zh=f"标签“{label}”与活动标签“{data.expected_label}”不一致（活动标签模板已改动？请重新保存稿件）",
+                        detail={"template": data.label_template, "expected": data.expected_label})]
     return []
 
 

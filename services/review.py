@@ -33,7 +33,9 @@ from services.config import Settings
 from services.db import after_commit
 from services.db import session_scope
 from services.errors import NotFound, PermissionDenied, ValidationError
+from services.labels import render_label
 from services.models import (
+    Campaign,
     ChannelAccount,
     ChannelApproval,
     ProofRun,
@@ -90,9 +92,18 @@ def reviewer_levels(user: User) -> set[int]:
 
 
 def proof_input(session: Session, version: StoryVersion) -> proofing.ProofInput:
+    template, expected = None, None
+    if version.campaign_id is not None:
+        campaign = session.get(Campaign, version.campaign_id)
+        template = campaign.label_template or None
+        if template:
+            try:
+                expected = render_label(template, theme=version.theme, project=version.project, unit=version.unit)
+            except ValidationError:
+                expected = None  # the label is then missing or stale; label:missing or the typed label shows it
     return proofing.ProofInput(
         title=version.title, body_markdown=version.body_markdown, summary=version.summary,
-        short_title=version.short_title, label=version.label, label_template=None,
+        short_title=version.short_title, label=version.label, label_template=template, expected_label=expected,
         media=tuple(proofing.ProofMedia(role=m.role, alt=m.alt, position=m.position + 1) for m in version.media),
     )
 

@@ -18,6 +18,7 @@ from media import MediaError, probe
 from media.probe import sha256_file
 from services import audit
 from services.errors import NotFound, ValidationError
+from services.labels import render_label
 from services.models import Asset, Story, StoryMedia, StoryVersion, User
 from services.storage import Storage
 from services.users import require_role
@@ -50,6 +51,8 @@ class StoryInput:
     theme: str = ""
     unit: str = ""
     label: str = ""
+    project: str = ""  # 民生实事项目: a label variable
+    campaign: str | int | None = None  # name or id; its label template then makes the label
     media: list[MediaInput] = field(default_factory=list)
 
 
@@ -81,6 +84,27 @@ def validate_story_input(data: StoryInput) -> None:
     for item in data.media:
         if item.role not in ("cover", "image", "video"):
             raise ValidationError(f"unknown media role {item.role!r}", "未知的媒体用途")
+
+
+def resolve_campaign_label(session: Session, data: StoryInput) -> tuple[int | None, str]:
+    """The campaign id and the label the story carries: rendered from the campaign's template when
+    there is one (a typed label must then agree with it), else the label as typed."""
+    from services.models import Campaign
+
+    if data.campaign in (None, ""):
+        return None, data.label.strip()
+    ref = data.campaign
+    campaign = session.get(Campaign, int(ref)) if str(ref).isdigit() else \
+        session.scalar(select(Campaign).where(Campaign.name == str(ref).strip()))
+    if campaign is None:
+        raise NotFound(f"no campaign {ref!r}", f"活动“{ref}”不存在")
+    if not campaign.label_template:
+        return campaign.id, data.label.strip()
+    label = render_label(campaign.label_template, theme=data.theme, project=data.project, unit=data.unit)
+    if data.label.strip() and data.label.strip() != label:
+        raise ValidationError(f"label {data.label.strip()!r} differs from the campaign's {label!r}",
+                              f"标签“{data.label.strip()}”与活动标签“{label}”不一致，请留空由系统生成")
+    return campaign.id, label
 
 
 def _probe_input(item: MediaInput):
@@ -130,11 +154,12 @@ def create_story(session: Session, storage: Storage, data: StoryInput, *, actor:
     if actor is not None:
         require_role(actor, "editor")
     validate_story_input(data)
+    campaign_id, label = resolve_campaign_label(session, data)
     story = Story(created_by_id=actor.id if actor else None)
     version = StoryVersion(
         number=1, title=data.title.strip(), short_title=data.short_title.strip(), summary=data.summary.strip(),
-        body_markdown=data.body_markdown, tags=list(data.tags), theme=data.theme, unit=data.unit,
-        label=data.label, created_by_id=actor.id if actor else None,
+        body_markdown=data.body_markdown, tags=list(data.tags), theme=data.theme.strip(), unit=data.unit.strip(),
+        label=label, project=data.project.strip(), campaign_id=campaign_id, created_by_id=actor.id if actor else None,
     )
     _attach_media(session, storage, version, data.media)
     story.versions.append(version)
@@ -154,10 +179,12 @@ def edit_story(session: Session, storage: Storage, story_id: int, data: StoryInp
     validate_story_input(data)
     story = get_story(session, story_id)
     previous = story.current
+    campaign_id, label = resolve_campaign_label(session, data)
     version = StoryVersion(
         number=previous.number + 1, title=data.title.strip(), short_title=data.short_title.strip(),
-        summary=data.summary.strip(), body_markdown=data.body_markdown, tags=list(data.tags), theme=data.theme,
-        unit=data.unit, label=data.label, created_by_id=actor.id if actor else None,
+        summary=data.summary.strip(), body_markdown=data.body_markdown, tags=list(data.tags), theme=data.theme.strip(),
+        unit=data.unit.strip(), label=label, project=data.project.strip(), campaign_id=campaign_id,
+        created_by_id=actor.id if actor else None,
     )
     if keep_media and not data.media:
         for m in previous.media:
@@ -170,7 +197,8 @@ def edit_story(session: Session, storage: Storage, story_id: int, data: StoryInp
     from services.review import supersede_previous
 
     supersede_previous(session, story, version)  # review restarts on the new version
-    changed = [f for f in ("title", "summary", "body_markdown", "theme", "unit", "label", "tags")
+    changed = [f for f in ("title", "summary", "body_markdown", "theme", "unit", "project", "campaign_id", "label",
+                           "tags")
                if getattr(previous, f) != getattr(version, f)]
     audit.record(session, actor=actor, action="edit", object_type="story", object_id=story.id,
                  story_version=version.number, summary=f"v{version.number}: changed {', '.join(changed) or 'media'}",

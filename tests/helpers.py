@@ -50,14 +50,16 @@ def add_site_accounts(session, settings) -> list[int]:  # noqa: ANN001
 
 
 def make_story(session, storage, tmp: Path, *, title: str = "测试稿件", body: str = "正文第一段。\n\n第二段。",  # noqa: ANN001
-               with_video: bool = False, label: str = "群众满意度提升行动之测试篇") -> int:
+               with_video: bool = False, label: str = "群众满意度提升行动之测试篇", campaign: str | None = None) -> int:
+    """A story by the desk editor; with `campaign` its label comes from the campaign's template."""
     from services.stories import MediaInput, StoryInput, create_story
 
     media = [MediaInput(path=jpeg(tmp / f"cover-{title}.jpg"), role="cover", alt="封面图")]
     if with_video:
         media.append(MediaInput(path=video(tmp / "clip.mp4"), role="video"))
     story = create_story(session, storage, StoryInput(title=title, body_markdown=body, summary="摘要",
-                                                      theme="基础教育", unit="县教育局", label=label, media=media),
+                                                      theme="基础教育", unit="县教育局", label="" if campaign else label,
+                                                      campaign=campaign, media=media),
                          actor=desk(session)["editor"])
     return story.id
 

@@ -20,12 +20,13 @@ def test_campaign_series_queue_tick_freeze(home, settings, storage, tmp_path):
     with session_scope() as session:
         desk(session)
         add_site_accounts(session, settings)
-        draft = make_story(session, storage, tmp_path, title="草稿不能排期")
-        ready = make_story(session, storage, tmp_path, title="国庆前的报道")
-    approve(settings, storage, ready)
     made = fanout("campaign", "add", "群众满意度提升行动", "--label", "群众满意度提升行动之{theme}篇",
                   "--from", start.isoformat(), "--theme", "基础教育")
     assert made.returncode == 0, made.stderr
+    with session_scope() as session:
+        draft = make_story(session, storage, tmp_path, title="草稿不能排期", campaign="群众满意度提升行动")
+        ready = make_story(session, storage, tmp_path, title="国庆前的报道", campaign="群众满意度提升行动")
+    approve(settings, storage, ready)
     added = fanout("series", "add", "短视频", "--campaign", "群众满意度提升行动", "--kind", "短视频",
                    "--cadence", "daily", "--start", start.isoformat(), "--count", "3", "--time", "18:30",
                    "--account", "website/网站")

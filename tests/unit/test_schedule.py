@@ -40,9 +40,12 @@ def series_id(home, settings):
                                    cadence_name="daily", start=START, release_time="08:00", count=6).id
 
 
+CAMPAIGN = "群众满意度提升行动"
+
+
 def approved_story(settings, storage, tmp_path, title="排期稿件"):
     with session_scope() as session:
-        story_id = make_story(session, storage, tmp_path, title=title)
+        story_id = make_story(session, storage, tmp_path, title=title, campaign=CAMPAIGN)
     approve(settings, storage, story_id)
     return story_id
 
@@ -154,11 +157,33 @@ def test_an_empty_slot_past_due_is_flagged_missed(series_id, settings):
     assert slot.day == START and slot.note == "no story queued"
 
 
-def test_gaps_are_visible_before_they_are_due(series_id, settings, storage, tmp_path):
+@pytest.mark.parametrize(("now", "lead", "expected"), [
+    # Monday 09-28, two working days ahead: Tue 29 and Wed 30 (day 1 is filled, so not a gap).
+    (at(START, 0), 2, [date(2026, 9, 29), date(2026, 9, 30)]),
+    (at(START, 0), 1, [date(2026, 9, 29)]),
+    (at(START, 0), 0, []),
+    # Tuesday: the next two working days are Wed 30 and Thu 10-08 (National Day 10-01..07 lies between),
+    # so every holiday slot must be filled now.
+    (at(START + timedelta(days=1), 0), 2,
+     [date(2026, 9, 29), date(2026, 9, 30), date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]),
+    # Past its 08:00 release a slot is no longer a gap but missed (the tick's business).
+    (at(START + timedelta(days=1), 9), 1, [date(2026, 9, 30)]),
+])
+def test_gaps_are_flagged_working_days_before_they_are_due(series_id, settings, storage, tmp_path, now, lead,
+                                                          expected):
     _queue_first(settings, storage, tmp_path)
     with session_scope() as session:
-        open_soon = schedule.gaps(session, now=at(START, 0), lead_days=2)
-    assert [s.day for s in open_soon] == [START + timedelta(days=1)]  # day 1 is filled, day 2 is not
+        open_soon = schedule.gaps(session, now=now, lead_workdays=lead)
+        flagged = [e.day for e in schedule.calendar(session, START, START + timedelta(days=10), now=now,
+                                                    lead_workdays=lead) if e.gap]
+    assert [s.day for s in open_soon] == expected
+    assert flagged == expected  # the calendar flags the same days
+
+
+def test_gap_deadline_counts_official_working_days():
+    assert schedule.gap_deadline(date(2026, 9, 30), 1) == date(2026, 10, 8)  # over National Day
+    assert schedule.gap_deadline(date(2026, 10, 9), 1) == date(2026, 10, 10)  # Saturday make-up working day
+    assert schedule.gap_deadline(date(2027, 3, 5), 1) == date(2027, 3, 8)  # beyond the data: Monday-Friday
 
 
 def test_freeze_holds_releases_and_queued_deliveries_and_resume_lets_them_go(series_id, settings, storage, tmp_path):
