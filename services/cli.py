@@ -682,6 +682,41 @@ def gaps_cmd(lead: int | None, as_json: bool) -> None:
     click.echo(f"{len(rows)} open slots within {lead} working days")
 
 
+@main.command("calendar")
+@click.option("--series", "series_ref", required=True, help="series id or name")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def calendar_cmd(series_ref: str, fmt: str, output: Path) -> None:
+    """Export a series' plan as a 附件1/附件3-style table (序号, 场次/单位, 时间, 备注)."""
+    import tempfile
+
+    from services import exports
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        table = exports.schedule_table(session, series_ref)
+    data = exports.to_xlsx(table) if fmt == "xlsx" else exports.to_csv(table)
+    target = output.expanduser().absolute()
+    try:  # atomically: a reader never sees half a file, a failure leaves the old one
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)  # mkstemp makes 0600; give the file the usual mode
+        os.replace(temp, target)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        _fail(f"cannot write {output}: {exc.strerror}")
+    click.echo(f"wrote {len(table.rows)} rows to {output}")
+
+
 @main.command("tick")
 @click.option("--now", default=None, help="ISO 8601 instant to tick at (default: now)")
 def tick_cmd(now: str | None) -> None:
