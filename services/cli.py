@@ -139,17 +139,17 @@ def up(demo: bool) -> None:
     settings = get_settings()
     _ready_db()
     if demo:
-        from services.demo import load_demo
+        from services.demo import load_demo, release_first_day
 
-        info = load_demo(settings, _storage(), publish=False)
-        click.echo(f"demo data: {info['stories']} stories, accounts: {', '.join(info['accounts'])}")
+        info = load_demo(settings, _storage())
+        click.echo(f"demo data: {info['stories']} stories in {', '.join(info['series'])}; "
+                   f"accounts: {', '.join(info['accounts'])}")
     children = [processes.start("web", ["web"], settings), *processes.start_workers(settings),
                 processes.start("beat", ["beat"], settings)]
     if demo:
-        from services.demo import publish_demo
-
         processes.wait_for_queues({"media", "publish"}, timeout=60, children=children)
-        publish_demo(_queue())
+        released = release_first_day(_queue())  # released by hand, or by beat's first tick meanwhile
+        click.echo(f"demo: day 1 released ({len(released)} stories); beat releases one issue a day")
     url = f"http://{settings.web_host}:{settings.web_port}"
     click.echo(f"""
 Fanout is running (FANOUT_HOME={settings.resolved_home})
@@ -927,15 +927,18 @@ def audit_cmd(story_id: int | None, as_json: bool) -> None:
 
 @main.command()
 @click.option("--timeout", type=float, default=900.0, show_default=True)
-def demo(timeout: float) -> None:
-    """Load the 群众满意度提升 demo and run it through the pipeline with real workers."""
-    from services.demo import load_demo, publish_demo
+@click.option("--start", default=None, help="the series' first day (default: today, Asia/Shanghai)")
+def demo(timeout: float, start: str | None) -> None:
+    """Build the 群众满意度提升 campaign: two daily series of six themed issues; release day 1."""
+    from services.demo import load_demo, release_first_day
 
     settings = get_settings()
     _ready_db()
-    info = load_demo(settings, _storage(), publish=False)
-    click.echo(f"demo: {info['stories']} stories; accounts: {', '.join(info['accounts'])}")
-    story_ids = publish_demo(_queue())
+    info = load_demo(settings, _storage(), start=_date(start))
+    click.echo(f"demo: {info['stories']} stories; series: {', '.join(info['series'])}; "
+               f"accounts: {', '.join(info['accounts'])}")
+    story_ids = release_first_day(_queue())
+    click.echo(f"day 1 released: {len(story_ids)} stories; the rest follow one a day (see `fanout series show`)")
     rows = _wait_with_workers(story_ids, timeout)
     _print_deliveries(rows)
     bad = [r for r in rows if r["state"] != "published"]

@@ -1,32 +1,47 @@
 """Demo data in the spirit of the seed plan "群众满意度提升行动宣传方案" (../shared/seeds/).
 
-Six image-text stories, one per theme the plan names (基础教育, 基本医疗, 困难帮扶, 居住环境,
-社会治安, 文体生活), each with the responsible unit (责任单位) the plan assigns, a generated
-cover image, and — for 文体生活 — a short generated video like the plan's "1 分钟左右" clips.
-The campaign label is put at the start of every piece, as the plans require. An editor writes
-them and three reviewers take each through 初审, 复审 and 终审 (严格执行“三审三校”) before it
-is published; their passwords are written to FANOUT_HOME/demo-users.txt. Two accounts: the
-media center's website and its RSS feed. Loading is idempotent (keyed by the demo titles).
+The plan's campaign with its label template (群众满意度提升行动之{theme}篇) and its two daily
+series, 自X月X日起，每日推出一期: a 图文报道 series and a 短视频 series (clips "1 分钟左右"; the
+demo's are shorter), six issues each on consecutive days from a start date, one per theme the
+plan names (基础教育, 基本医疗, 困难帮扶, 居住环境, 社会治安, 文体生活), each story with the
+responsible unit (责任单位) the plan assigns and a generated cover (and clip). An editor writes
+them and three reviewers take each through 初审, 复审 and 终审 (严格执行“三审三校”); passwords
+go to FANOUT_HOME/demo-users.txt. Every story is queued into its day, and the first day is
+released at once; beat releases the rest, one issue a day. Two accounts: the media center's
+website and its RSS feed. Loading is idempotent (keyed by the demo titles and series names).
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from services.accounts import add_account
 from services.config import Settings
 from services.db import session_scope
-from services.models import ChannelAccount, StoryVersion, User
-from services.stories import MediaInput, StoryInput, create_story
+from services.errors import FanoutError
+from services.models import Campaign, ChannelAccount, Series, Slot, StoryVersion, User
 from services.storage import Storage
+from services.stories import MediaInput, StoryInput, create_story
 from services.users import create_user
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger("fanout.demo")
 
 CAMPAIGN = "群众满意度提升行动"
 LABEL = "群众满意度提升行动之{theme}篇"
+ARTICLES = "群众满意度提升系列图文报道"
+CLIPS = "群众满意度提升系列短视频"
+SERIES = [  # (name, kind, release time): 每日推出一期
+    (ARTICLES, "图文", "08:00"),
+    (CLIPS, "短视频", "12:00"),
+]
 
 THEMES: list[dict[str, str]] = [
     {
@@ -80,6 +95,21 @@ THEMES: list[dict[str, str]] = [
 ]
 
 
+# One short clip per theme for the 短视频 series (title, one-line body).
+CLIP_STORIES: list[dict[str, str]] = [
+    {"theme": t["theme"], "unit": t["unit"], "title": f"短视频｜{title}", "summary": summary,
+     "body": f"{summary}\n\n1 分钟带您看{t['theme']}领域的新变化。"}
+    for t, title, summary in [
+        (THEMES[0], "课后服务“5+2”全覆盖", "走进县城中小学的课后服务课堂。"),
+        (THEMES[1], "家门口的远程会诊", "乡镇卫生院连线县医院专家，群众少跑腿。"),
+        (THEMES[2], "无障碍改造进家门", "420 户残疾人家庭完成无障碍改造。"),
+        (THEMES[3], "村美民富气象新", "航拍农村人居环境整治后的新面貌。"),
+        (THEMES[4], "平安守护每一天", "跟随民警巡逻，守护群众平安。"),
+        (THEMES[5], "乡村文化舞台", "送戏下乡、广场舞展演走进村村寨寨。"),
+    ]
+]
+
+
 # The demo desk: an editor and one reviewer per level, as 三审 needs three different people.
 DEMO_USERS = [
     ("editor", "县融媒体中心编辑", ["editor"], []),
@@ -89,7 +119,7 @@ DEMO_USERS = [
 ]
 
 
-def _admin(session, settings: Settings) -> User:  # noqa: ANN001
+def _admin(session, settings: Settings) -> User:
     admin = session.scalar(select(User).where(User.username == "admin"))
     if admin is not None:
         return admin
@@ -100,7 +130,7 @@ def _admin(session, settings: Settings) -> User:  # noqa: ANN001
     return admin
 
 
-def _demo_users(session, settings: Settings, admin: User) -> dict[str, User]:  # noqa: ANN001
+def _demo_users(session, settings: Settings, admin: User) -> dict[str, User]:
     """Create the demo desk once; passwords go to FANOUT_HOME/demo-users.txt (mode 0600)."""
     users: dict[str, User] = {}
     lines = []
@@ -119,14 +149,15 @@ def _demo_users(session, settings: Settings, admin: User) -> dict[str, User]:  #
     return users
 
 
-def _ensure_account(session, settings: Settings, channel: str, name: str, actor: User) -> ChannelAccount:  # noqa: ANN001
+def _ensure_account(session, settings: Settings, channel: str, name: str, actor: User) -> ChannelAccount:
     account = session.scalar(select(ChannelAccount).where(ChannelAccount.channel == channel,
                                                           ChannelAccount.name == name))
     return account or add_account(session, settings, channel, name, actor=actor)
 
 
 def demo_story_ids() -> list[int]:
-    titles = [t["title"] for t in THEMES]
+    """Every demo story's id: the six articles, then the six clips."""
+    titles = [t["title"] for t in THEMES] + [c["title"] for c in CLIP_STORIES]
     with session_scope() as session:
         rows = session.execute(select(StoryVersion.story_id, StoryVersion.title)
                                .where(StoryVersion.title.in_(titles), StoryVersion.number == 1)).all()
@@ -134,37 +165,108 @@ def demo_story_ids() -> list[int]:
     return [by_title[t] for t in titles if t in by_title]
 
 
-def load_demo(settings: Settings, storage: Storage, *, publish: bool = False) -> dict[str, Any]:
-    """Create the demo users, accounts and stories once; returns what is there."""
+def _ensure_campaign(session, settings: Settings, start: date, account_ids: list[int], admin: User) -> None:
+    from services import schedule
+
+    if session.scalar(select(Campaign.id).where(Campaign.name == CAMPAIGN)) is None:
+        schedule.add_campaign(session, CAMPAIGN, label_template=LABEL, starts_on=start,
+                              themes=[t["theme"] for t in THEMES], actor=admin)
+    for name, kind, release_time in SERIES:
+        if session.scalar(select(Series.id).where(Series.name == name)) is None:
+            schedule.add_series(session, settings, name, campaign=CAMPAIGN, kind=kind, cadence_name="daily",
+                                start=start, release_time=release_time, count=len(THEMES),
+                                accounts=[str(i) for i in account_ids], actor=admin)
+
+
+def _create_stories(settings: Settings, storage: Storage, editor_id: int) -> None:
     from media.generate import make_demo_image, make_demo_video
 
+    with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
+        for seed, (item, clip) in enumerate([(t, False) for t in THEMES] + [(c, True) for c in CLIP_STORIES]):
+            with session_scope() as session:
+                if session.scalar(select(StoryVersion.id).where(StoryVersion.title == item["title"])):
+                    continue
+                label = LABEL.format(theme=item["theme"])
+                cover = make_demo_image(Path(tmp) / f"cover-{seed}.jpg", item["theme"], subtitle=CAMPAIGN,
+                                        seed=seed, font=settings.font_path)
+                media = [MediaInput(path=cover, role="cover", alt=f"{item['theme']}主题配图：{item['title']}")]
+                if clip:
+                    video = make_demo_video(Path(tmp) / f"clip-{seed}.mp4", seconds=settings.demo_video_seconds,
+                                            title=label, seed=seed, font=settings.font_path)
+                    media.append(MediaInput(path=video, role="video"))
+                create_story(session, storage, StoryInput(
+                    title=item["title"], body_markdown=item["body"], summary=item["summary"],
+                    theme=item["theme"], unit=item["unit"], campaign=CAMPAIGN,
+                    tags=[CAMPAIGN, item["theme"], "短视频" if clip else "图文"], media=media),
+                    actor=session.get(User, editor_id))
+
+
+def load_demo(settings: Settings, storage: Storage, *, start: date | None = None) -> dict[str, Any]:
+    """Create the demo users, accounts, campaign, series and stories once, review every story,
+    and queue each into its day; returns what is there. Releasing is `release_first_day`."""
+    start = start or datetime.now(SHANGHAI).date()
     with session_scope() as session:
         admin = _admin(session, settings)
         editor_id = _demo_users(session, settings, admin)["editor"].id
         accounts = [_ensure_account(session, settings, "website", "融媒体中心网站", admin),
                     _ensure_account(session, settings, "rss", "融媒体中心 RSS", admin)]
         account_names = [f"{a.channel}/{a.name}" for a in accounts]
-    existing = set(demo_story_ids())
-    if len(existing) < len(THEMES):
-        with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
-            for seed, item in enumerate(THEMES):
-                with session_scope() as session:
-                    if session.scalar(select(StoryVersion.id).where(StoryVersion.title == item["title"])):
-                        continue
-                    label = LABEL.format(theme=item["theme"])
-                    cover = make_demo_image(Path(tmp) / f"cover-{seed}.jpg", item["theme"], subtitle=CAMPAIGN,
-                                            seed=seed, font=settings.font_path)
-                    media = [MediaInput(path=cover, role="cover", alt=f"{item['theme']}主题配图：{item['title']}")]
-                    if item["theme"] == "文体生活":
-                        video = make_demo_video(Path(tmp) / "clip.mp4", seconds=settings.demo_video_seconds,
-                                                title=label, font=settings.font_path)
-                        media.append(MediaInput(path=video, role="video"))
-                    create_story(session, storage, StoryInput(
-                        title=item["title"], body_markdown=item["body"], summary=item["summary"],
-                        theme=item["theme"], unit=item["unit"], label=label, tags=[CAMPAIGN, item["theme"]],
-                        media=media), actor=session.get(User, editor_id))
+        _ensure_campaign(session, settings, start, [a.id for a in accounts], admin)
+    if len(demo_story_ids()) < len(THEMES) + len(CLIP_STORIES):
+        _create_stories(settings, storage, editor_id)
     review_demo(settings, storage)
-    return {"stories": len(demo_story_ids()), "accounts": account_names}
+    queued = queue_demo()
+    return {"stories": len(demo_story_ids()), "accounts": account_names, "queued": queued,
+            "series": [name for name, _kind, _time in SERIES]}
+
+
+def queue_demo() -> int:
+    """Queue the articles and the clips into their series, theme by theme, one a day.
+
+    The plan is laid as it stood on the morning of the series' first day, so the first day's issue
+    can be queued even when the demo is loaded after its release time; a day already past is left
+    to the tick (which flags it missed)."""
+    from services import schedule
+
+    ids = demo_story_ids()
+    articles, clips = ids[:len(THEMES)], ids[len(THEMES):]
+    queued = 0
+    for series_name, story_ids in ((ARTICLES, articles), (CLIPS, clips)):
+        with session_scope() as session:
+            series = schedule.find_series(session, series_name)
+            slots = schedule.slots_of(session, series.id)
+            taken = {s.story_id for s in slots if s.story_id}
+            plan_time = datetime.combine(series.starts_on, time(0), SHANGHAI)
+            jobs = [(slot.day, story_id) for slot, story_id in zip(slots, story_ids)
+                    if story_id not in taken and slot.state == "open"]
+        for day, story_id in jobs:
+            try:
+                with session_scope() as session:
+                    schedule.queue_story(session, story_id, series_name, day=day,
+                                         now=plan_time)
+                    queued += 1
+            except FanoutError as exc:
+                log.warning("demo: story %s not queued on %s: %s", story_id, day, exc)
+    return queued
+
+
+def release_first_day(queue) -> list[int]:
+    """Release issue 1 of each demo series now (idempotent); the story ids released, now or before."""
+    from services import schedule
+
+    released = []
+    for series_name, _kind, _time in SERIES:
+        with session_scope() as session:
+            series = schedule.find_series(session, series_name)
+            first = session.scalar(select(Slot).where(Slot.series_id == series.id, Slot.issue_number == 1))
+            if first is None or first.story_id is None:
+                continue
+            if first.state in ("filled", "missed"):
+                schedule.release_now(session, queue, first.id,
+                                     actor=session.scalar(select(User).where(User.username == "editor")))
+            if first.state == "released" or first.released_at is not None:
+                released.append(first.story_id)
+    return released
 
 
 def review_demo(settings: Settings, storage: Storage) -> None:
@@ -188,15 +290,3 @@ def review_demo(settings: Settings, storage: Storage) -> None:
                     continue
                 review.sign(session, settings, storage, story_id, user, approve=True,
                             opinion="同意，符合三审三校要求。", acknowledge="all")
-
-
-def publish_demo(queue) -> list[int]:  # noqa: ANN001 - services.dispatch.TaskQueue
-    """Plan deliveries for every approved demo story (idempotent) and return their ids."""
-    from services import dispatch
-
-    story_ids = demo_story_ids()
-    for story_id in story_ids:
-        with session_scope() as session:
-            admin = session.scalar(select(User).where(User.username == "admin"))
-            dispatch.plan_publication(session, queue, story_id, actor=admin)
-    return story_ids

@@ -11,7 +11,9 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
@@ -29,7 +31,7 @@ def test_help_lists_every_command(home):
     assert result.returncode == 0
     for command in ("up", "web", "worker", "beat", "db", "story", "account", "publish", "deliveries", "demo",
                     "user", "audit", "flower", "submit", "review", "status", "withdraw", "ask", "answer", "reapprove"):
-        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
 
 
 def test_accounts_never_show_credentials(home, tmp_path):
@@ -93,7 +95,7 @@ def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path)
     for name, role, level in (("bianji", "editor", None), ("chushen", "reviewer", "1"), ("fushen", "reviewer", "2"),
                               ("zhongshen", "reviewer", "3")):
         made = fanout("user", "add", name, "--role", role, *(["--level", level] if level else []), "--unit", "县融媒体中心")
-        assert made.returncode == 0 and re.search(r"^password: \S{12,}$", made.stdout, re.M), made.stdout
+        assert made.returncode == 0 and re.search(r"^password: \S{12,}$", made.stdout, re.MULTILINE), made.stdout
     submitted = fanout("submit", story_id, "--as", "bianji")
     assert submitted.returncode == 0 and "submitted for 初审" in submitted.stdout, submitted.stderr
     skipped = fanout("review", story_id, "--as", "fushen", "--approve")
@@ -120,17 +122,29 @@ def test_publish_wait_starts_embedded_workers_and_publishes_once(home, tmp_path)
 
 
 @pytest.mark.celery
-def test_demo_publishes_everything_and_the_feeds_are_valid(home):
-    result = fanout("demo", "--timeout", "400", timeout=600)
+def test_demo_builds_the_campaign_and_releases_the_first_day(home):
+    start = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=3)).date()
+    result = fanout("demo", "--timeout", "400", "--start", start.isoformat(), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.count(" published ") == 12
+    assert "day 1 released: 2 stories" in result.stdout
+    assert result.stdout.count(" published ") == 4  # issue 1 of both series, on the website and RSS
     site = Path(home) / "site"
     for name in ("feed.xml", "atom.xml"):
         parsed = feedparser.parse(str(site / name))
         assert parsed.bozo == 0, (name, parsed.get("bozo_exception"))
-        assert len(parsed.entries) == 6
+        assert len(parsed.entries) == 2
     index = (site / "index.html").read_text(encoding="utf-8")
-    assert index.count('class="card"') == 6 and "群众满意度提升行动之基础教育篇" in index
+    assert index.count('class="card"') == 2 and "群众满意度提升行动之基础教育篇" in index
+    assert "短视频｜课后服务“5+2”全覆盖" in index and "<video" in (site / "index.html").read_text() + "".join(
+        p.read_text(encoding="utf-8") for p in site.glob("**/*.html"))
     assert (Path(home) / "admin-password.txt").exists()
-    again = fanout("demo", "--timeout", "200", timeout=300)  # idempotent: loads and publishes nothing new
-    assert again.returncode == 0 and again.stdout.count(" published ") == 12
+    series = {row["name"]: row for row in json.loads(fanout("series", "list", "--json").stdout)}
+    assert set(series) == {"群众满意度提升系列图文报道", "群众满意度提升系列短视频"}
+    for row in series.values():  # six themed issues a day apart from the start date, the first released
+        assert row["start"] == start.isoformat() and row["slots"] == {"released": 1, "filled": 5}
+    slots = json.loads(fanout("series", "show", "群众满意度提升系列图文报道", "--json").stdout)
+    assert [s["day"] for s in slots] == [(start + timedelta(days=i)).isoformat() for i in range(6)]
+    assert [s["release_at"][11:16] for s in slots] == ["08:00"] * 6
+    again = fanout("demo", "--timeout", "200", timeout=300)  # idempotent: loads and releases nothing new
+    assert again.returncode == 0 and again.stdout.count(" published ") == 4
+    assert json.loads(fanout("series", "list", "--json").stdout)[0]["slots"] == {"released": 1, "filled": 5}

@@ -54,13 +54,13 @@ def test_up_serves_the_demo_and_ctrl_c_stops_everything(home, monkeypatch):
         while time.monotonic() < deadline:
             try:
                 feed = requests.get(f"{base}/site/feed.xml", timeout=2)
-                if feed.status_code == 200 and feed.text.count("<item>") == 6:
+                if feed.status_code == 200 and feed.text.count("<item>") == 2:
                     break
             except requests.ConnectionError:
                 pass
             assert up.poll() is None, up.stdout.read()
             time.sleep(1)
-        assert feed is not None and feed.text.count("<item>") == 6
+        assert feed is not None and feed.text.count("<item>") == 2
         assert feedparser.parse(feed.content).bozo == 0
         assert requests.get(f"{base}/healthz", timeout=5).json()["status"] == "ok"
         login = requests.get(f"{base}/", timeout=5)
@@ -74,5 +74,6 @@ def test_up_serves_the_demo_and_ctrl_c_stops_everything(home, monkeypatch):
     assert up.returncode == 0, out
     password = (home / "admin-password.txt").read_text().strip()
     assert f"admin / {password}" in out and f"{base}/site/" in out and "stopped." in out
+    assert "demo: day 1 released (2 stories)" in out
     leftover = _processes_of(home)
     assert leftover == [], f"processes left running after Ctrl-C: {leftover}"
