@@ -112,12 +112,15 @@ def worker(ctx: click.Context, queues: str, pool: str | None, concurrency: int |
 
 
 @main.command()
-def beat() -> None:
-    """Run Celery beat (the minute tick)."""
+@click.option("--schedule", "schedule_file", default=None,
+              help="beat's state file (default FANOUT_HOME/run/celerybeat-schedule)")
+def beat(schedule_file: str | None) -> None:
+    """Run Celery beat (the minute tick; FANOUT_TICK_SECONDS changes the period)."""
     import worker as worker_module
 
     _ready_db()
-    worker_module.app.start(argv=["beat", "--loglevel", "INFO"])
+    extra = ["--schedule", schedule_file] if schedule_file else []
+    worker_module.app.start(argv=["beat", "--loglevel", "INFO", *extra])
 
 
 @main.command()
