@@ -35,6 +35,8 @@ TITLE_SUFFIX = {"新闻发布会": "安排", "访谈": "播出时间"}
 TITLE_SUFFIX_DEFAULT = "发布安排"
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Column widths (in Excel's character units) at least wide enough to fill the table in by hand.
+_MIN_WIDTHS = (8, 24, 16, 20)
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 # The notes services/schedule.py writes on a slot, in Chinese; anything else is shown as written.
@@ -154,8 +156,8 @@ def to_xlsx(table: ScheduleTable) -> bytes:
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
-    def text(cell: object) -> str:
-        return ILLEGAL_CHARACTERS_RE.sub("", _safe(cell))
+    def text(cell: object) -> str:  # strip first: "\x01=1" must not become a formula once stripped
+        return _safe(ILLEGAL_CHARACTERS_RE.sub("", "" if cell is None else str(cell)))
 
     columns = len(table.header)
     book = Workbook()
@@ -172,7 +174,7 @@ def to_xlsx(table: ScheduleTable) -> bytes:
         sheet.cell(row=2, column=column).alignment = Alignment(horizontal="center", vertical="center")
     for row in table.rows:
         values: list[object] = [text(c) for c in row]
-        if values and str(row[0]).isdigit():
+        if values and str(row[0]).isascii() and str(row[0]).isdigit():
             values[0] = int(row[0])
         sheet.append(values)
     center = Alignment(horizontal="center", vertical="center")
@@ -183,7 +185,8 @@ def to_xlsx(table: ScheduleTable) -> bytes:
     for column in range(1, columns + 1):
         widest = max([_display_width(str(table.header[column - 1]))]
                      + [_display_width(str(row[column - 1])) for row in table.rows if len(row) >= column])
-        sheet.column_dimensions[get_column_letter(column)].width = min(max(widest + 4, 8), 60)
+        least = _MIN_WIDTHS[column - 1] if column <= len(_MIN_WIDTHS) else 8
+        sheet.column_dimensions[get_column_letter(column)].width = min(max(widest + 4, least), 60)
     sheet.freeze_panes = "A3"
     buffer = io.BytesIO()
     book.save(buffer)
