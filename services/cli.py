@@ -452,16 +452,50 @@ def campaign() -> None:
 @click.option("--from", "starts", default=None)
 @click.option("--to", "ends", default=None)
 @click.option("--theme", "themes", multiple=True)
-def campaign_add(name: str, label: str, starts: str | None, ends: str | None, themes: tuple[str, ...]) -> None:
+@click.option("--phase", "phases", multiple=True, help="NAME:FROM:TO, e.g. 准备期:2026-03-01:2026-03-31")
+@click.option("--focus-month", "focus_months", multiple=True, type=int, help="集中宣传月 (1-12)")
+def campaign_add(name: str, label: str, starts: str | None, ends: str | None, themes: tuple[str, ...],
+                 phases: tuple[str, ...], focus_months: tuple[int, ...]) -> None:
     """Add a campaign."""
     from services import schedule
     from services.db import session_scope
 
+    parsed = []
+    for phase in phases:
+        parts = phase.split(":")
+        if len(parts) != 3:
+            _fail(f"--phase must be NAME:FROM:TO, got {phase!r}")
+        parsed.append({"name": parts[0], "from": _date(parts[1]).isoformat(), "to": _date(parts[2]).isoformat()})
     _ready_db()
     with session_scope() as session:
         created = schedule.add_campaign(session, name, label_template=label, starts_on=_date(starts),
-                                        ends_on=_date(ends), themes=list(themes))
+                                        ends_on=_date(ends), themes=list(themes), phases=parsed,
+                                        focus_months=list(focus_months))
         click.echo(f"campaign {created.id}: {created.name}")
+
+
+@campaign.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def campaign_list(as_json: bool) -> None:
+    """List campaigns with their label templates, phases and series."""
+    from sqlalchemy import select
+
+    from services.db import session_scope
+    from services.models import Campaign, Series
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [{"id": c.id, "name": c.name, "label_template": c.label_template,
+                 "from": c.starts_on.isoformat() if c.starts_on else None,
+                 "to": c.ends_on.isoformat() if c.ends_on else None, "themes": c.themes, "phases": c.phases,
+                 "focus_months": c.focus_months,
+                 "series": list(session.scalars(select(Series.name).where(Series.campaign_id == c.id)))}
+                for c in session.scalars(select(Campaign).order_by(Campaign.id))]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>3}  {row['name']}  {row['label_template'] or '-'}  series: {', '.join(row['series'])}")
 
 
 @main.group()
