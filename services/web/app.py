@@ -52,6 +52,7 @@ from services.secrets import session_secret
 from services.storage import open_storage
 from services.stories import MediaInput, StoryInput, create_story, get_story, list_stories
 from services.users import authenticate, get_user, require_role
+from services.web.calendar import calendar_router
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fanout.web")
@@ -89,12 +90,14 @@ FRAME_CSP = "script-src 'none'; object-src 'none'; form-action 'none'"
 
 
 def db_session() -> Iterator[Session]:
-    """One unit of work per request (services.db.session_scope)."""
+    """One unit of work per request (services.db.session_scope). Routes take it with
+    scope="function", so it commits before the response is sent: a browser following a
+    redirect then reads what the POST wrote."""
     with session_scope() as session:
         yield session
 
 
-def optional_user(request: Request, session: Session = Depends(db_session)) -> User | None:
+def optional_user(request: Request, session: Session = Depends(db_session, scope="function")) -> User | None:
     user_id = request.session.get("user_id")
     if not user_id:
         return None
@@ -119,7 +122,7 @@ _basic = HTTPBasic(auto_error=False)
 
 
 def api_user(request: Request, credentials: HTTPBasicCredentials | None = Depends(_basic),
-             session: Session = Depends(db_session)) -> User:
+             session: Session = Depends(db_session, scope="function")) -> User:
     if credentials is not None:
         try:
             return authenticate(session, credentials.username, credentials.password)
@@ -330,6 +333,8 @@ class StoryCreate(BaseModel):
     theme: str = ""
     unit: str = ""
     label: str = ""
+    project: str = Field("", description="民生实事项目（活动标签变量 {project}）")
+    campaign: str | int | None = Field(None, description="活动名称或编号；有标签模板时由模板生成标签")
     tags: list[str] = []
 
 
@@ -375,6 +380,8 @@ def create_app() -> FastAPI:
     def flash(request: Request, message: str) -> None:
         request.session["flash"] = message
 
+    app.include_router(calendar_router(render, flash))
+
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
@@ -388,7 +395,7 @@ def create_app() -> FastAPI:
     # ----------------------------------------------------------------- health
 
     @app.get("/healthz", tags=["ops"])
-    def healthz(session: Session = Depends(db_session)) -> dict[str, Any]:
+    def healthz(session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         session.execute(text("SELECT 1"))
         return {"status": "ok", "database": session.get_bind().dialect.name,
                 "broker": "redis" if settings.broker_url else "filesystem"}
@@ -401,7 +408,7 @@ def create_app() -> FastAPI:
 
     @app.post("/login", include_in_schema=False)
     def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/"),
-              csrf: str = Form(""), session: Session = Depends(db_session)) -> Any:
+              csrf: str = Form(""), session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         try:
             user = authenticate(session, username.strip(), password)
@@ -424,7 +431,7 @@ def create_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def story_list(request: Request, user: User = Depends(page_user),
-                   session: Session = Depends(db_session)) -> HTMLResponse:
+                   session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
         stories = list_stories(session, limit=200)
         ids = [s.id for s in stories]
         deliveries = list(session.scalars(select(Delivery).where(Delivery.story_id.in_(ids)))) if ids else []
@@ -436,19 +443,21 @@ def create_app() -> FastAPI:
         return render(request, "stories.html", user=user, rows=rows, accounts=list_accounts(session))
 
     @app.get("/stories/new", response_class=HTMLResponse, include_in_schema=False)
-    def new_story_page(request: Request, user: User = Depends(page_user)) -> HTMLResponse:
-        return render(request, "story_new.html", user=user, form={})
+    def new_story_page(request: Request, user: User = Depends(page_user),
+                       session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
+        return render(request, "story_new.html", user=user, form={}, campaigns=_campaigns(session))
 
     @app.post("/stories/new", include_in_schema=False)
     def new_story(request: Request, title: str = Form(""), summary: str = Form(""), body: str = Form(""),
                   theme: str = Form(""), unit: str = Form(""), label: str = Form(""), alt: str = Form(""),
+                  project: str = Form(""), campaign: str = Form(""),
                   csrf: str = Form(""), cover: UploadFile | None = File(None),
                   video: UploadFile | None = File(None), user: User = Depends(page_user),
-                  session: Session = Depends(db_session)) -> Any:
+                  session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         require_role(user, "editor")
         form = {"title": title, "summary": summary, "body": body, "theme": theme, "unit": unit, "label": label,
-                "alt": alt}
+                "alt": alt, "project": project, "campaign": campaign}
         with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
             try:
                 media = []
@@ -457,11 +466,11 @@ def create_app() -> FastAPI:
                         media.append(_save_upload(upload, Path(tmp), role, alt if role == "cover" else ""))
                 created = create_story(session, open_storage(settings), StoryInput(
                     title=title, body_markdown=body, summary=summary, theme=theme, unit=unit, label=label,
-                    media=media), actor=user)
+                    project=project, campaign=campaign or None, media=media), actor=user)
             except FanoutError as exc:
                 session.rollback()
                 return render(request, "story_new.html", status_code=exc.http_status, user=user, form=form,
-                              error=exc.message_zh)
+                              error=exc.message_zh, campaigns=_campaigns(session))
         return RedirectResponse(f"/stories/{created.id}", status_code=303)
 
     def story_view(request: Request, session: Session, story_id: int, user: User, status_code: int = 200,
@@ -483,12 +492,12 @@ def create_app() -> FastAPI:
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     def story_page(request: Request, story_id: int, user: User = Depends(page_user),
-                   session: Session = Depends(db_session)) -> HTMLResponse:
+                   session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
         return story_view(request, session, story_id, user)
 
     @app.post("/stories/{story_id}/submit", include_in_schema=False)
     def submit_page(request: Request, story_id: int, csrf: str = Form(""), user: User = Depends(page_user),
-                    session: Session = Depends(db_session)) -> Any:
+                    session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         try:
             findings = review.submit(session, settings, story_id, user, queue=_queue())
@@ -501,7 +510,7 @@ def create_app() -> FastAPI:
 
     @app.post("/stories/{story_id}/withdraw", include_in_schema=False)
     def withdraw_page(request: Request, story_id: int, csrf: str = Form(""), user: User = Depends(page_user),
-                      session: Session = Depends(db_session)) -> Any:
+                      session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         try:
             review.withdraw(session, story_id, user)
@@ -513,7 +522,7 @@ def create_app() -> FastAPI:
 
     @app.post("/deliveries/{delivery_id}/reapprove", include_in_schema=False)
     def reapprove_page(request: Request, delivery_id: int, csrf: str = Form(""), user: User = Depends(page_user),
-                       session: Session = Depends(db_session)) -> Any:
+                       session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         story_id = dispatch.get_delivery(session, delivery_id).story_id
         try:
@@ -528,7 +537,7 @@ def create_app() -> FastAPI:
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review_inbox(request: Request, user: User = Depends(page_user),
-                     session: Session = Depends(db_session)) -> HTMLResponse:
+                     session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
         sections = []
         for level, stories in review.inbox(session, user).items():
             rows = []
@@ -594,13 +603,13 @@ def create_app() -> FastAPI:
 
     @app.get("/review/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     def review_page(request: Request, story_id: int, user: User = Depends(page_user),
-                    session: Session = Depends(db_session)) -> HTMLResponse:
+                    session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
         return review_view(request, session, story_id, user)
 
     @app.post("/review/{story_id}/sign", include_in_schema=False)
     def sign_page(request: Request, story_id: int, decision: str = Form(""), opinion: str = Form(""),
                   ack: list[str] = Form([]), level: str = Form(""), csrf: str = Form(""),
-                  user: User = Depends(page_user), session: Session = Depends(db_session)) -> Any:
+                  user: User = Depends(page_user), session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         form = {"opinion": opinion, "ack": ack}
         try:
@@ -619,7 +628,7 @@ def create_app() -> FastAPI:
 
     @app.post("/review/{story_id}/ask", include_in_schema=False)
     def ask_page(request: Request, story_id: int, question: str = Form(""), csrf: str = Form(""),
-                 user: User = Depends(page_user), session: Session = Depends(db_session)) -> Any:
+                 user: User = Depends(page_user), session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         try:
             asked = review.escalate(session, story_id, user, question)
@@ -632,7 +641,7 @@ def create_app() -> FastAPI:
 
     @app.post("/review/questions/{question_id}/answer", include_in_schema=False)
     def answer_page(request: Request, question_id: int, answer: str = Form(""), csrf: str = Form(""),
-                    user: User = Depends(page_user), session: Session = Depends(db_session)) -> Any:
+                    user: User = Depends(page_user), session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         asked = session.get(ReviewQuestion, question_id)
         story_id = session.get(StoryVersion, asked.version_id).story_id if asked else None
@@ -648,7 +657,7 @@ def create_app() -> FastAPI:
         return RedirectResponse(f"/review/{story_id}", status_code=303)
 
     @app.get("/preview/{version_id}/{token}/{path:path}", include_in_schema=False)
-    def preview_file(version_id: int, token: str, path: str, session: Session = Depends(db_session)) -> Response:
+    def preview_file(version_id: int, token: str, path: str, session: Session = Depends(db_session, scope="function")) -> Response:
         """Media and stylesheet of a preview iframe (no cookie: the token is the permission)."""
         if not hmac.compare_digest(token.encode(), preview_token(preview_secret, version_id).encode()):
             raise HTTPException(404)
@@ -672,7 +681,7 @@ def create_app() -> FastAPI:
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request, story: str = "", user: User = Depends(page_user),
-                   session: Session = Depends(db_session)) -> HTMLResponse:
+                   session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
         require_role(user, "ops")
         story_id = int(story) if story.strip().isdigit() else None
         return render(request, "audit.html", user=user, events=audit.events(session, story_id=story_id),
@@ -693,7 +702,7 @@ def create_app() -> FastAPI:
 
     @app.post("/admin/proofing", include_in_schema=False)
     def proofing_save(request: Request, name: str = Form(""), text: str = Form(""), csrf: str = Form(""),
-                      user: User = Depends(page_user), session: Session = Depends(db_session)) -> Any:
+                      user: User = Depends(page_user), session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         require_role(user, "admin")
         try:
@@ -713,7 +722,7 @@ def create_app() -> FastAPI:
 
     @app.post("/stories/{story_id}/publish", include_in_schema=False)
     def publish_page(request: Request, story_id: int, csrf: str = Form(""), user: User = Depends(page_user),
-                     session: Session = Depends(db_session)) -> RedirectResponse:
+                     session: Session = Depends(db_session, scope="function")) -> RedirectResponse:
         check_csrf(request, csrf)
         require_role(user, "editor", "ops")
         dispatch.plan_publication(session, _queue(), story_id, actor=user)
@@ -723,19 +732,19 @@ def create_app() -> FastAPI:
 
     @app.get("/api/stories", tags=["stories"])
     def api_stories(limit: int = 100, offset: int = 0, user: User = Depends(api_user),
-                    session: Session = Depends(db_session)) -> list[dict[str, Any]]:
+                    session: Session = Depends(db_session, scope="function")) -> list[dict[str, Any]]:
         return [_story_json(s) for s in list_stories(session, limit=min(limit, 500), offset=offset)]
 
     @app.post("/api/stories", tags=["stories"], status_code=201)
     def api_create_story(body: StoryCreate, user: User = Depends(api_user),
-                         session: Session = Depends(db_session)) -> dict[str, Any]:
+                         session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         require_role(user, "editor")
         story = create_story(session, open_storage(settings), StoryInput(**body.model_dump()), actor=user)
         return _story_json(story)
 
     @app.get("/api/stories/{story_id}", tags=["stories"])
     def api_story(story_id: int, user: User = Depends(api_user),
-                  session: Session = Depends(db_session)) -> dict[str, Any]:
+                  session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         story = get_story(session, story_id)
         data = _story_json(story)
         data["deliveries"] = [dispatch.delivery_view(d) for d in dispatch.deliveries_for(session, story_id=story_id)]
@@ -743,7 +752,7 @@ def create_app() -> FastAPI:
 
     @app.post("/api/stories/{story_id}/publish", tags=["deliveries"])
     def api_publish(story_id: int, user: User = Depends(api_user),
-                    session: Session = Depends(db_session)) -> dict[str, Any]:
+                    session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         require_role(user, "editor", "ops")
         result = dispatch.plan_publication(session, _queue(), story_id, actor=user)
         return {"story_id": result.story_id, "version": result.version, "created": result.created,
@@ -751,21 +760,21 @@ def create_app() -> FastAPI:
 
     @app.post("/api/stories/{story_id}/submit", tags=["review"])
     def api_submit(story_id: int, user: User = Depends(api_user),
-                   session: Session = Depends(db_session)) -> dict[str, Any]:
+                   session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         """提交审核：当前版本进入初审；返回自动校对结果。"""
         findings = review.submit(session, settings, story_id, user, queue=_queue())
         return {**review.status(session, story_id), "findings": [f.to_json() for f in findings]}
 
     @app.post("/api/stories/{story_id}/withdraw", tags=["review"])
     def api_withdraw(story_id: int, user: User = Depends(api_user),
-                     session: Session = Depends(db_session)) -> dict[str, Any]:
+                     session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         """撤回送审（作者，首次签署之前）。"""
         review.withdraw(session, story_id, user)
         return review.status(session, story_id)
 
     @app.post("/api/stories/{story_id}/review", tags=["review"])
     def api_review(story_id: int, body: ReviewDecision, user: User = Depends(api_user),
-                   session: Session = Depends(db_session)) -> dict[str, Any]:
+                   session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         """签署当前等待的审核级别：通过（须确认全部提示）或退回（须填写意见）。"""
         review.sign(session, settings, open_storage(settings), story_id, user, approve=body.decision == "approve",
                     opinion=body.opinion, acknowledge=body.acknowledge, level=body.level)
@@ -773,13 +782,13 @@ def create_app() -> FastAPI:
 
     @app.get("/api/stories/{story_id}/review", tags=["review"])
     def api_review_status(story_id: int, user: User = Depends(api_user),
-                          session: Session = Depends(db_session)) -> dict[str, Any]:
+                          session: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
         """审核状态：版本、签署记录、校对结果、请示。"""
         return review.status(session, story_id)
 
     @app.get("/api/audit", tags=["audit"])
     def api_audit(story_id: int | None = None, limit: int = 200, user: User = Depends(api_user),
-                  session: Session = Depends(db_session)) -> list[dict[str, Any]]:
+                  session: Session = Depends(db_session, scope="function")) -> list[dict[str, Any]]:
         """审计记录（管理员、运维），新的在前。"""
         require_role(user, "ops")
         return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor_name, "action": e.action,
@@ -789,11 +798,11 @@ def create_app() -> FastAPI:
 
     @app.get("/api/deliveries", tags=["deliveries"])
     def api_deliveries(story_id: int | None = None, user: User = Depends(api_user),
-                       session: Session = Depends(db_session)) -> list[dict[str, Any]]:
+                       session: Session = Depends(db_session, scope="function")) -> list[dict[str, Any]]:
         return [dispatch.delivery_view(d) for d in dispatch.deliveries_for(session, story_id=story_id)]
 
     @app.get("/api/accounts", tags=["accounts"])
-    def api_accounts(user: User = Depends(api_user), session: Session = Depends(db_session)) -> list[dict[str, Any]]:
+    def api_accounts(user: User = Depends(api_user), session: Session = Depends(db_session, scope="function")) -> list[dict[str, Any]]:
         return [public_view(a) for a in list_accounts(session)]
 
     @app.get("/api/me", tags=["users"])
@@ -803,11 +812,20 @@ def create_app() -> FastAPI:
     return app
 
 
+def _campaigns(session: Session) -> list[dict[str, Any]]:
+    """Campaigns for the story form's select, with their label templates shown beside the name."""
+    from services.models import Campaign
+
+    return [{"id": c.id, "name": c.name, "template": c.label_template}
+            for c in session.scalars(select(Campaign).order_by(Campaign.id.desc()))]
+
+
 def _story_json(story) -> dict[str, Any]:  # noqa: ANN001
     version = story.current
     return {
         "id": story.id, "status": story.status, "version": version.number, "title": version.title,
         "summary": version.summary, "theme": version.theme, "unit": version.unit, "label": version.label,
+        "project": version.project, "campaign_id": version.campaign_id,
         "tags": list(version.tags or []), "created_at": story.created_at.isoformat(),
         "media": [{"role": m.role, "sha256": m.asset_sha256, "mime": m.asset.mime, "alt": m.alt}
                   for m in version.media],

@@ -363,3 +363,25 @@ def test_site_and_feed_are_sanitized_end_to_end(client: TestClient, settings, st
     login(client, *EDITOR)
     listing = client.get("/")
     assert "网站 · 已发布" in listing.text and "RSS · 已发布" in listing.text
+
+
+def test_a_story_written_in_a_campaign_gets_its_label_from_the_template(client, users):
+    from services import schedule
+    from services.db import session_scope
+
+    with session_scope() as session:
+        campaign_id = schedule.add_campaign(session, "乐享太平 民生先行",
+                                            label_template="黄山市黄山区30项民生实事之{project}民生实事").id
+    assert login(client, *EDITOR).status_code == 303
+    page = client.get("/stories/new").text
+    assert "乐享太平 民生先行（标签：黄山市黄山区30项民生实事之{project}民生实事）" in page
+    token = csrf_of(page)
+    missing = client.post("/stories/new", data={"title": "缺项目", "body": "正文", "campaign": str(campaign_id),
+                                                "csrf": token}, follow_redirects=False)
+    assert missing.status_code == 422 and "活动标签需要填写稿件的项目" in missing.text
+    assert 'value="缺项目"' in missing.text  # what the editor typed is kept
+    made = client.post("/stories/new", data={"title": "老旧小区改造完成", "body": "正文", "project": "老旧小区改造",
+                                             "campaign": str(campaign_id), "csrf": token}, follow_redirects=False)
+    assert made.status_code == 303
+    story = client.get(made.headers["location"]).text
+    assert "黄山市黄山区30项民生实事之老旧小区改造民生实事" in story and "项目：老旧小区改造" in story
