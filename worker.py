@@ -87,13 +87,22 @@ class FanoutTask(Task):
 app = Celery("fanout", task_cls=FanoutTask, set_as_current=False)
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_kwargs: Any) -> None:
+def _lazy_config() -> dict[str, Any]:
+    """The app's configuration, read from the settings when Celery first needs it.
+
+    Registered with `add_defaults` rather than written into `conf` from an `on_configure`
+    handler: that handler runs while the configuration is still pending, and an update there
+    can re-enter the pending configuration (RecursionError) when `app.amqp` already exists —
+    Celery then carries on with its defaults, i.e. an AMQP broker on localhost.
+    """
     settings = get_settings()
     settings.ensure_dirs()
     for sub in ("queue", "control"):
         (settings.broker_dir / sub).mkdir(parents=True, exist_ok=True)
-    sender.conf.update(celery_config(settings))
+    return celery_config(settings)
+
+
+app.add_defaults(_lazy_config)
 
 
 class CeleryTaskQueue:
