@@ -62,7 +62,8 @@ class ScheduleTable:
     campaign: str = ""
 
 
-def _note_zh(note: str) -> str:
+def note_zh(note: str) -> str:
+    """A slot's note (written in English by services/schedule.py) in Chinese; unknown notes as written."""
     note = (note or "").strip()
     for pattern, text in _NOTES_ZH:
         match = pattern.match(note)
@@ -113,7 +114,7 @@ def schedule_table(session: Session, series_ref: str) -> ScheduleTable:
         when = f"{entry.day.year}年" if with_year else ""
         when += f"{entry.day.month}月{entry.day.day}日 {entry.time}"
         content = _second_cell(series.kind, entry.story_title, entry.unit, entry.theme) if entry.story_id else ""
-        note = _note_zh(entry.note)
+        note = note_zh(entry.note)
         remark = entry.state_zh + (f"；{note}" if note else "")
         table.rows.append([str(entry.issue), content, when, remark])
     return table

@@ -42,17 +42,17 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, object_session
 from starlette.middleware.sessions import SessionMiddleware
 
-from services import audit, dispatch, proofing, review
+from services import audit, dispatch, proofing, review, schedule
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
 from services.db import session_scope
-from services.errors import AuthenticationFailed, FanoutError, PermissionDenied, ValidationError
-from services.models import Delivery, RenditionRecord, ReviewQuestion, Story, StoryVersion, User
+from services.errors import AuthenticationFailed, FanoutError, NotFound, PermissionDenied, ValidationError
+from services.models import Delivery, RenditionRecord, ReviewQuestion, Slot, Story, StoryVersion, User, utcnow
 from services.secrets import session_secret
 from services.storage import open_storage
 from services.stories import MediaInput, StoryInput, create_story, get_story, list_stories
 from services.users import authenticate, get_user, require_role
-from services.web.calendar import calendar_router
+from services.web.calendar import calendar_router, calendar_url
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fanout.web")
@@ -270,6 +270,46 @@ def sign_refusal(session: Session, story: Story, version: StoryVersion, user: Us
     return None
 
 
+def local_moment(text: str) -> datetime:
+    """A `datetime-local` form value (YYYY-MM-DDTHH:MM, Beijing time) as an aware datetime."""
+    text = text.strip()
+    if not text:
+        raise ValidationError("choose the release time", "请选择定时发布时间")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"the time must be YYYY-MM-DDTHH:MM, got {text!r}",
+                              "发布时间格式应为 YYYY-MM-DD HH:MM") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=schedule.ZONE)
+
+
+def account_label(account: Any) -> str:  # a ChannelAccount
+    return f"{CHANNEL_ZH.get(account.channel, account.channel)} · {account.name}"
+
+
+def story_slots(session: Session, story_id: int, user: User, now: datetime) -> list[dict[str, Any]]:
+    """The story's series slots and explicit schedules that are pending, released or missed
+    (the 排期 section of the story page), in release order; a pending explicit one can be
+    cancelled by an editor/ops/admin while it is not yet due."""
+    can_act = any(user.has_role(role) for role in ("editor", "ops", "admin"))
+    labels = {a.id: account_label(a) for a in list_accounts(session)}
+    rows = []
+    for slot in session.scalars(select(Slot).where(Slot.story_id == story_id,
+                                                   Slot.state.in_(["filled", "released", "missed"]))
+                                .order_by(Slot.release_at, Slot.id)):
+        explicit = slot.series_id is None
+        account_ids = list(slot.account_ids or []) if explicit else list(slot.series.account_ids or [])
+        rows.append({
+            "slot": slot, "title": slot.title_zh, "explicit": explicit,
+            "when": f"{slot.release_at.astimezone(schedule.ZONE):%Y-%m-%d %H:%M}",
+            "state_zh": schedule.SLOT_STATES_ZH.get(slot.state, slot.state),
+            "accounts": [labels.get(i, f"账号 {i}") for i in account_ids],  # empty: every enabled account
+            "calendar": calendar_url("week", slot.day, slot_id=slot.id),
+            "can_cancel": can_act and explicit and slot.state == "filled" and slot.release_at > now,
+        })
+    return rows
+
+
 def questions_for(session: Session, user: User) -> list[dict[str, Any]]:
     """Unanswered questions addressed to one of the user's levels, on versions still under review."""
     levels = review.reviewer_levels(user)
@@ -474,16 +514,25 @@ def create_app() -> FastAPI:
         return RedirectResponse(f"/stories/{created.id}", status_code=303)
 
     def story_view(request: Request, session: Session, story_id: int, user: User, status_code: int = 200,
-                   error: str | None = None) -> HTMLResponse:
+                   error: str | None = None, form: dict[str, Any] | None = None) -> HTMLResponse:
         story = get_story(session, story_id)
         version = story.current
         deliveries = dispatch.deliveries_for(session, story_id=story_id)
         state = review.status(session, story_id)
         rejection = next((s for s in reversed(state["signatures"]) if s["decision"] == "reject"), None) \
             if version.review_state == "rejected" else None
+        now = utcnow()
+        slots = story_slots(session, story_id, user, now)
+        can_schedule = version.review_state == "approved" \
+            and any(user.has_role(role) for role in ("editor", "ops", "admin"))
         return render(request, "story.html", status_code=status_code, user=user, story=story, version=version,
                       deliveries=deliveries, channels=channel_states(deliveries), review_status=state,
-                      rejection=rejection, error=error,
+                      rejection=rejection, error=error, slots=slots, can_schedule=can_schedule,
+                      schedule_accounts=[{"id": a.id, "label": account_label(a)}
+                                         for a in list_accounts(session, enabled_only=True)] if can_schedule else [],
+                      schedule_pending=any(r["explicit"] and r["slot"].state == "filled" for r in slots),
+                      schedule_form={"at": "", "accounts": [], **(form or {})},
+                      schedule_min=f"{now.astimezone(schedule.ZONE):%Y-%m-%dT%H:%M}",
                       can_submit=version.review_state in ("draft", "rejected")
                       and (user.has_role("editor") or user.has_role("admin")),
                       can_withdraw=can_withdraw(session, story, version, user),
@@ -531,6 +580,41 @@ def create_app() -> FastAPI:
             session.rollback()
             return story_view(request, session, story_id, user, exc.http_status, exc.message_zh)
         flash(request, f"已重新审核发布任务 #{delivery_id}，继续发布")
+        return RedirectResponse(f"/stories/{story_id}", status_code=303)
+
+    @app.post("/stories/{story_id}/schedule", include_in_schema=False)
+    def schedule_page(request: Request, story_id: int, at: str = Form(""), account: list[str] = Form([]),
+                      csrf: str = Form(""), user: User = Depends(page_user),
+                      session: Session = Depends(db_session, scope="function")) -> Any:
+        """定时发布: the approved story at a Beijing time on the chosen accounts (an explicit slot)."""
+        check_csrf(request, csrf)
+        chosen = [a.strip() for a in account if a.strip()]
+        try:
+            slot = schedule.schedule_story(session, story_id, local_moment(at), chosen, actor=user)
+        except FanoutError as exc:
+            session.rollback()
+            return story_view(request, session, story_id, user, exc.http_status, exc.message_zh,
+                              {"at": at, "accounts": chosen})
+        flash(request, f"已设定定时发布：{slot.release_at.astimezone(schedule.ZONE):%Y-%m-%d %H:%M}")
+        return RedirectResponse(f"/stories/{story_id}", status_code=303)
+
+    @app.post("/stories/{story_id}/schedule/{slot_id}/cancel", include_in_schema=False)
+    def cancel_schedule_page(request: Request, story_id: int, slot_id: int, csrf: str = Form(""),
+                             user: User = Depends(page_user),
+                             session: Session = Depends(db_session, scope="function")) -> Any:
+        check_csrf(request, csrf)
+        # Columns, not the entity: unqueue locks and reads the slot itself (SELECT … FOR UPDATE).
+        found = session.execute(select(Slot.story_id, Slot.series_id).where(Slot.id == slot_id)).first()
+        try:
+            if found is None or found.story_id != story_id:
+                raise NotFound(f"story {story_id} has no slot {slot_id}", f"期次 {slot_id} 不存在")
+            if found.series_id is not None:
+                raise ValidationError("a series slot is taken out on the calendar", "栏目期次请在排期日历中撤下")
+            slot = schedule.unqueue(session, slot_id, actor=user)
+        except FanoutError as exc:
+            session.rollback()
+            return story_view(request, session, story_id, user, exc.http_status, exc.message_zh)
+        flash(request, f"已取消定时发布：{slot.release_at.astimezone(schedule.ZONE):%Y-%m-%d %H:%M}")
         return RedirectResponse(f"/stories/{story_id}", status_code=303)
 
     # ----------------------------------------------------------------- review (三审三校)

@@ -4,6 +4,8 @@ Editors see each slot's state (空档 open, 已排期 filled, 已发布 released
 cancelled), its story, the per-channel state of its deliveries and a 缺稿 flag on open slots
 due within `gap_lead_workdays` working days; they queue an approved story into an open slot,
 take a queued one out or move it to another day, and release a filled or missed one by hand.
+An admin also sees the freeze switch: 暂停全部发布 with a reason (a day of national mourning)
+holds every release and queued delivery, 恢复发布 lets them go (services/schedule.py freeze/resume).
 
 Routes are thin, as in app.py: parse the request, call one services.schedule function, map its
 typed errors. The permission checks are the service's (actor=user: editor or ops). An action
@@ -114,7 +116,7 @@ def note_zh(note: str) -> str:
         return ""
     from services import exports
 
-    return exports._note_zh(note)
+    return exports.note_zh(note)
 
 
 def entry_json(entry: schedule.CalendarEntry) -> dict[str, Any]:
@@ -188,16 +190,17 @@ def calendar_router(render: Callable[..., HTMLResponse], flash: Callable[[Reques
             request, "calendar.html", user=user, view=view, anchor=anchor, today=today, first=first, last=last,
             weeks=[days[i:i + 7] for i in range(0, len(days), 7)], by_day=by_day,
             series_list=schedule.list_series(session), chosen=chosen, gaps=gaps,
-            lead_workdays=settings.gap_lead_workdays, freeze=freeze,
+            lead_workdays=settings.gap_lead_workdays, freeze=freeze, can_freeze=user.has_role("admin"),
             error=request.session.pop(ERROR_KEY, None), weekdays=WEEKDAYS_ZH, month_day=month_day,
             link=lambda v, d: calendar_url(v, d, chosen.id if chosen else None), previous=previous,
             series_link=lambda series_id: calendar_url(view, anchor, series_id), following=following,
             states_zh=schedule.SLOT_STATES_ZH, counts=Counter(e.state for e in entries))
 
-    def act(request: Request, session: Session, back: tuple[str, str, str], slot_id: int,
-            action: Callable[[], tuple[str, Slot]]) -> RedirectResponse:
+    def act(request: Request, session: Session, back: tuple[str, str, str], slot_id: int | None,
+            action: Callable[[], tuple[str, Slot | None]]) -> RedirectResponse:
         """Run one action; flash its outcome (or the refusal, rolled back) and go back to the view
-        the form came from, at the card of the slot the action left the story in."""
+        the form came from, at the card of the slot the action left the story in (none for the
+        freeze switch, which acts on no slot)."""
         view, day, series = back
         try:
             message, slot = action()
@@ -206,6 +209,8 @@ def calendar_router(render: Callable[..., HTMLResponse], flash: Callable[[Reques
             request.session[ERROR_KEY] = exc.message_zh
             return RedirectResponse(calendar_url(view, day, series, slot_id=slot_id), status_code=303)
         flash(request, message)
+        if slot is None:
+            return RedirectResponse(calendar_url(view, day, series), status_code=303)
         if slot.id != slot_id:  # moved: show the view of the day it went to
             day = slot.day.isoformat()
         return RedirectResponse(calendar_url(view, day, series, slot_id=slot.id), status_code=303)
@@ -271,6 +276,32 @@ def calendar_router(render: Callable[..., HTMLResponse], flash: Callable[[Reques
             return f"已立即发布{slot.title_zh}（{month_day(slot.day)}），各渠道发布任务已创建", slot
 
         return act(request, session, (view, day, series), slot_id, release)
+
+    @router.post("/calendar/freeze", include_in_schema=False)
+    def freeze_page(request: Request, user: PageUser, session: Db, reason: FormText = "",
+                    view: FormText = "month", day: Annotated[str, Form(alias="date")] = "", series: FormText = "",
+                    csrf: FormText = "") -> RedirectResponse:
+        web.check_csrf(request, csrf)
+
+        def freeze() -> tuple[str, None]:
+            # The service checks the role (admin) and the reason; a refusal is shown as the alert.
+            held = schedule.freeze(session, reason, actor=user)
+            return f"已暂停全部发布（{reason.strip()}），{held} 个待发布任务已暂停", None
+
+        return act(request, session, (view, day, series), None, freeze)
+
+    @router.post("/calendar/resume", include_in_schema=False)
+    def resume_page(request: Request, user: PageUser, session: Db, view: FormText = "month",
+                    day: Annotated[str, Form(alias="date")] = "", series: FormText = "",
+                    csrf: FormText = "") -> RedirectResponse:
+        web.check_csrf(request, csrf)
+
+        def resume() -> tuple[str, None]:
+            # The held deliveries' render/publish tasks are sent once this transaction commits.
+            resumed = schedule.resume(session, web._queue(), actor=user)
+            return f"已恢复发布，{resumed} 个暂停的发布任务已继续发送", None
+
+        return act(request, session, (view, day, series), None, resume)
 
     @router.get("/api/calendar", tags=["schedule"])
     def api_calendar(

@@ -15,7 +15,10 @@ the same view with the Chinese flash; queueing refused with the service's Chines
 nothing changed — a draft story, a reviewer without the editor role (who sees no action forms),
 a missing CSRF token; unqueue, move (landing on the target day), release by hand of a filled and
 of a missed slot (render tasks queued, badges shown), a move to a day without a slot refused;
-the freeze banner and release refused while frozen; /api/calendar as JSON (Basic auth, ISO
+the freeze banner and release refused while frozen; the admin's freeze switch (暂停全部发布 with
+a reason holds the planned deliveries, audited; 恢复发布 sends them on and removes the banner), an
+empty reason refused in Chinese, an editor who sees no switch and whose forged POSTs are refused;
+/api/calendar as JSON (Basic auth, ISO
 dates, range checks, unknown series); the CSV and XLSX exports of services/exports.py with a
 Chinese RFC 5987 file name, and their links shown only when a series is selected.
 """
@@ -37,7 +40,7 @@ from sqlalchemy import select, update
 
 from services import schedule
 from services.db import session_scope
-from services.models import Slot
+from services.models import AuditEvent, ControlFlag, Delivery, Slot, User
 from tests.helpers import RecordingQueue, add_site_accounts, approve, desk, make_story
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -430,6 +433,106 @@ def test_freeze_shows_a_banner_and_holds_releases(app, world, queue) -> None:
     after = follow(client, act(client, "release", target, "month", day))
     assert alert_of(after) == "发布已暂停（冻结中），不能立即发布"
     assert slot_row(target)[0] == "filled" and queue.sent == []
+
+
+def make_admin() -> None:
+    from services.users import create_user
+
+    with session_scope() as session:
+        create_user(session, "admin1", roles=["admin"], password="pw-admin1-123")
+
+
+def is_frozen() -> bool:
+    with session_scope() as session:
+        return schedule.is_frozen(session)
+
+
+def delivery_states() -> dict[int, str]:
+    with session_scope() as session:
+        return dict(session.execute(select(Delivery.id, Delivery.state)).tuples().all())
+
+
+def switch(client: TestClient, action: str, day: date, **fields: Any) -> Any:
+    """POST the freeze switch's form as the browser does, from the month view of `day`."""
+    html = page(client, "month", day)
+    data = {"csrf": csrf_of(html), "view": "month", "date": day.isoformat(), **fields}
+    return client.post(f"/calendar/{action}", data=data, follow_redirects=False)
+
+
+def test_an_admin_freezes_and_resumes_all_releases(app, world, queue) -> None:
+    make_admin()
+    day = world["start"] + timedelta(days=2)
+    with session_scope() as session:
+        released = schedule.queue_story(session, world["approved"], str(world["daily"]), day=day)
+        schedule.release_now(session, queue, released.id)  # plans the website and RSS deliveries
+    planned = delivery_states()
+    assert sorted(set(planned.values())) == ["planned"] and len(planned) == 2
+    queue.sent.clear()
+
+    client = client_for(app, "admin1")
+    html = page(client, "month", day)
+    assert 'action="/calendar/freeze"' in html and 'action="/calendar/resume"' not in html
+    assert re.search(r'<input type="text" id="freeze-reason" name="reason" required[^>]*placeholder="[^"]*全国哀悼日',
+                     html)
+    assert "freeze-banner" not in html
+
+    response = switch(client, "freeze", day, reason="  全国哀悼日 ")
+    location = urlsplit(response.headers["location"])
+    assert location.path == "/calendar" and parse_qs(location.query) == {"view": ["month"], "date": [day.isoformat()]}
+    after = follow(client, response)
+    assert flash_of(after) == "已暂停全部发布（全国哀悼日），2 个待发布任务已暂停"
+    assert "发布已暂停（冻结中）：全国哀悼日" in after
+    assert 'action="/calendar/resume"' in after and 'action="/calendar/freeze"' not in after
+    assert is_frozen() and set(delivery_states().values()) == {"held"}
+    with session_scope() as session:
+        flag = session.get(ControlFlag, schedule.FREEZE)
+        assert flag.reason == "全国哀悼日"
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "freeze")).all()
+        assert [(e.actor_name, e.object_id) for e in events] == [("admin1", schedule.FREEZE)]
+        assert "全国哀悼日" in events[0].summary and "2 deliveries held" in events[0].summary
+    assert queue.sent == []
+
+    after = follow(client, switch(client, "resume", day))
+    assert flash_of(after) == "已恢复发布，2 个暂停的发布任务已继续发送"
+    assert "freeze-banner" not in after and "发布已暂停" not in after
+    assert 'action="/calendar/freeze"' in after and 'action="/calendar/resume"' not in after
+    assert not is_frozen() and delivery_states() == planned  # back to planned …
+    assert sorted(queue.of("render")) == sorted(planned)  # … and sent on to render after the commit
+    with session_scope() as session:
+        assert session.scalar(select(AuditEvent.summary).where(AuditEvent.action == "resume")) \
+            == "resumed releases (2 deliveries sent on)"
+
+
+def test_a_freeze_without_a_reason_is_refused(app, world) -> None:
+    make_admin()
+    client = client_for(app, "admin1")
+    after = follow(client, switch(client, "freeze", world["start"], reason="   "))
+    assert alert_of(after) == "暂停发布须填写原因"
+    assert not is_frozen() and "freeze-banner" not in after
+    after = follow(client, switch(client, "resume", world["start"]))
+    assert alert_of(after) == "当前没有暂停发布"
+
+
+def test_an_editor_has_no_freeze_switch_and_a_forged_one_is_refused(app, world) -> None:
+    make_admin()
+    client = client_for(app, "editor")
+    html = page(client, "month", world["start"])
+    assert "/calendar/freeze" not in html and "/calendar/resume" not in html and "暂停全部发布" not in html
+    after = follow(client, switch(client, "freeze", world["start"], reason="全国哀悼日"))
+    assert alert_of(after) == "当前用户没有权限（需要角色：admin）"
+    assert not is_frozen() and "freeze-banner" not in after
+    with session_scope() as session:
+        assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "freeze")) is None
+
+    with session_scope() as session:
+        schedule.freeze(session, "全国哀悼日", session.scalar(select(User).where(User.username == "admin1")))
+    html = page(client, "month", world["start"])
+    assert "发布已暂停（冻结中）：全国哀悼日" in html and "/calendar/resume" not in html and "恢复发布</button>" not in html
+    after = follow(client, switch(client, "resume", world["start"]))
+    assert alert_of(after) == "当前用户没有权限（需要角色：admin）"
+    assert is_frozen()
+    unsigned = client.post("/calendar/freeze", data={"reason": "全国哀悼日"}, follow_redirects=False)
+    assert unsigned.status_code == 403 and "表单已过期" in unsigned.text
 
 
 # --------------------------------------------------------------------------- JSON & exports

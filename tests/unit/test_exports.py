@@ -201,7 +201,7 @@ def test_sheet_titles_are_safe(name, expected):
     ("", ""),
 ])
 def test_slot_notes_in_chinese(note, expected):
-    assert exports._note_zh(note) == expected
+    assert exports.note_zh(note) == expected
 
 
 def test_xlsx_leaves_room_to_fill_in_an_empty_plan():
