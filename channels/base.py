@@ -93,6 +93,8 @@ class MediaItem:
     width: int | None = None
     height: int | None = None
     duration: float | None = None
+    in_point: float | None = None  # video: the editor's in/out points, seconds (None: whole / auto cut)
+    out_point: float | None = None
 
 
 # Renditions of a story's media: source sha256 -> profile name -> Rendition.

@@ -34,8 +34,10 @@ __all__ = [
 ]
 
 
-def make_rendition(src: str | Path, profile: str | Profile, out: str | Path) -> RenditionInfo:
-    """Render `src` into `out` for `profile` (a profile or its registered name)."""
+def make_rendition(src: str | Path, profile: str | Profile, out: str | Path, *, start: float | None = None,
+                   end: float | None = None, label: str | None = None) -> RenditionInfo:
+    """Render `src` into `out` for `profile` (a profile or its registered name); a video takes
+    in/out points (seconds) and a label drawn over its first seconds."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     if profile.kind == "image":
@@ -45,7 +47,7 @@ def make_rendition(src: str | Path, profile: str | Profile, out: str | Path) -> 
     if profile.kind == "video":
         from media.video import render_video
 
-        return render_video(src, profile, out)
+        return render_video(src, profile, out, start=start, end=end, label=label)
     if profile.kind == "poster":
         from media.video import render_poster
 

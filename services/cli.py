@@ -985,5 +985,13 @@ def demo(timeout: float, start: str | None) -> None:
         _fail(f"{len(bad)} of {len(rows)} deliveries not published")
 
 
+def _register_subgroups() -> None:
+    from services.cli_media import media
+
+    main.add_command(media)
+
+
+_register_subgroups()
+
 if __name__ == "__main__":
     main()

@@ -230,6 +230,8 @@ class StoryMedia(Base):
     position: Mapped[int] = mapped_column(Integer)
     alt: Mapped[str] = mapped_column(String(255), default="")
     caption: Mapped[str] = mapped_column(String(255), default="")
+    in_point: Mapped[float | None] = mapped_column(Float, nullable=True)  # video: editor's in/out (seconds)
+    out_point: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     asset: Mapped[Asset] = relationship(lazy="joined")
 

@@ -19,7 +19,7 @@ from channels import get_channel
 from channels.base import MediaItem, Post, Rendition, RenditionSet, StoryData
 from services.config import Settings
 from services.models import StoryVersion, User
-from services.renditions import ensure_rendition
+from services.renditions import RenditionParams, ensure_rendition
 from services.storage import Storage
 
 
@@ -27,7 +27,8 @@ def story_data(session: Session, version: StoryVersion, release_at: datetime) ->
     author = session.get(User, version.created_by_id) if version.created_by_id else None
     media = tuple(
         MediaItem(role=m.role, sha256=m.asset_sha256, kind=m.asset.kind, mime=m.asset.mime, alt=m.alt,
-                  caption=m.caption, width=m.asset.width, height=m.asset.height, duration=m.asset.duration)
+                  caption=m.caption, width=m.asset.width, height=m.asset.height, duration=m.asset.duration,
+                  in_point=m.in_point, out_point=m.out_point)
         for m in version.media)
     return StoryData(
         story_id=version.story_id, version=version.number, title=version.title, body_markdown=version.body_markdown,
@@ -48,7 +49,8 @@ def renditions_for(settings: Settings, storage: Storage, channel_name: str, stor
     for item in story.media:
         profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
         for profile in profiles:
-            rendition, _cached = ensure_rendition(settings, storage, item.sha256, profile, session)
+            params = RenditionParams(start=item.in_point, end=item.out_point) if item.kind == "video" else None
+            rendition, _cached = ensure_rendition(settings, storage, item.sha256, profile, session, params=params)
             renditions.setdefault(item.sha256, {})[profile] = rendition
     return renditions
 

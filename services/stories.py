@@ -39,6 +39,8 @@ class MediaInput:
     alt: str = ""
     caption: str = ""
     original_name: str | None = None
+    in_point: float | None = None  # video only: the editor's cut, seconds from the start
+    out_point: float | None = None
 
 
 @dataclass
@@ -125,7 +127,29 @@ def _probe_input(item: MediaInput):
             f"{name}：应为{'视频' if expected == 'video' else '图片'}，实际是 {info.mime}")
     if info.mime not in EXT_BY_MIME:
         raise ValidationError(f"{name}: type {info.mime} is not accepted", f"{name}：不支持的文件类型 {info.mime}")
+    _check_points(item, name, info.duration)
     return name, info
+
+
+MIN_CLIP_SECONDS = 1.0
+
+
+def _check_points(item: MediaInput, name: str, duration: float | None) -> None:
+    """In/out points belong to a video, lie inside it, and leave at least a second between them."""
+    if item.in_point is None and item.out_point is None:
+        return
+    if item.role != "video":
+        raise ValidationError(f"{name}: in/out points are for a video", f"{name}：只有视频可以设置入点和出点")
+    start = item.in_point or 0.0
+    end = item.out_point if item.out_point is not None else duration
+    if start < 0:
+        raise ValidationError(f"{name}: the in point is negative", f"{name}：入点不能为负数")
+    if end is not None and end - start < MIN_CLIP_SECONDS:
+        raise ValidationError(f"{name}: in {start:g} s / out {end:g} s leave less than {MIN_CLIP_SECONDS:g} s",
+                              f"{name}：入点和出点之间至少要有 {MIN_CLIP_SECONDS:g} 秒")
+    if duration is not None and (start >= duration or (item.out_point or 0) > duration + 0.05):
+        raise ValidationError(f"{name}: in/out points lie outside the {duration:.1f} s video",
+                              f"{name}：入点或出点超出视频长度（{duration:.1f} 秒）")
 
 
 def _store_asset(session: Session, storage: Storage, path: Path, name: str, info) -> Asset:  # noqa: ANN001
@@ -146,7 +170,8 @@ def _attach_media(session: Session, storage: Storage, version: StoryVersion, ite
     for position, (item, name, info) in enumerate(probed):
         asset = _store_asset(session, storage, Path(item.path), name, info)
         version.media.append(StoryMedia(asset_sha256=asset.sha256, role=item.role, position=position,
-                                        alt=item.alt[:255], caption=item.caption[:255]))
+                                        alt=item.alt[:255], caption=item.caption[:255], in_point=item.in_point,
+                                        out_point=item.out_point))
 
 
 def create_story(session: Session, storage: Storage, data: StoryInput, *, actor: User | None = None) -> Story:
@@ -189,7 +214,8 @@ def edit_story(session: Session, storage: Storage, story_id: int, data: StoryInp
     if keep_media and not data.media:
         for m in previous.media:
             version.media.append(StoryMedia(asset_sha256=m.asset_sha256, role=m.role, position=m.position,
-                                            alt=m.alt, caption=m.caption))
+                                            alt=m.alt, caption=m.caption, in_point=m.in_point,
+                                            out_point=m.out_point))
     else:
         _attach_media(session, storage, version, data.media)
     story.versions.append(version)

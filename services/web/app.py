@@ -490,20 +490,25 @@ def create_app() -> FastAPI:
     @app.post("/stories/new", include_in_schema=False)
     def new_story(request: Request, title: str = Form(""), summary: str = Form(""), body: str = Form(""),
                   theme: str = Form(""), unit: str = Form(""), label: str = Form(""), alt: str = Form(""),
-                  project: str = Form(""), campaign: str = Form(""),
-                  csrf: str = Form(""), cover: UploadFile | None = File(None),
+                  project: str = Form(""), campaign: str = Form(""), in_point: str = Form(""),
+                  out_point: str = Form(""), csrf: str = Form(""), cover: UploadFile | None = File(None),
                   video: UploadFile | None = File(None), user: User = Depends(page_user),
                   session: Session = Depends(db_session, scope="function")) -> Any:
         check_csrf(request, csrf)
         require_role(user, "editor")
         form = {"title": title, "summary": summary, "body": body, "theme": theme, "unit": unit, "label": label,
-                "alt": alt, "project": project, "campaign": campaign}
+                "alt": alt, "project": project, "campaign": campaign, "in_point": in_point, "out_point": out_point}
         with tempfile.TemporaryDirectory(dir=settings.cache_dir) as tmp:
             try:
                 media = []
                 for role, upload in (("cover", cover), ("video", video)):
                     if upload is not None and upload.filename:
                         media.append(_save_upload(upload, Path(tmp), role, alt if role == "cover" else ""))
+                points = (_seconds(in_point, "入点"), _seconds(out_point, "出点"))
+                if points != (None, None):
+                    if not media or media[-1].role != "video":
+                        raise ValidationError("in/out points need a video", "设置入点和出点须同时上传视频")
+                    media[-1].in_point, media[-1].out_point = points
                 created = create_story(session, open_storage(settings), StoryInput(
                     title=title, body_markdown=body, summary=summary, theme=theme, unit=unit, label=label,
                     project=project, campaign=campaign or None, media=media), actor=user)
@@ -894,6 +899,20 @@ def create_app() -> FastAPI:
         return {"id": user.id, "username": user.username, "roles": user.role_names, "unit": user.unit}
 
     return app
+
+
+def _seconds(text: str, what: str) -> float | None:
+    """A form's seconds field: empty is None; "75", "75.5" or "1:15" (minutes:seconds)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            minutes, seconds = text.split(":", 1)
+            return int(minutes) * 60 + float(seconds)
+        return float(text)
+    except ValueError:
+        raise ValidationError(f"{what} is not a number of seconds: {text!r}", f"{what}应为秒数，如 75 或 1:15") from None
 
 
 def _campaigns(session: Session) -> list[dict[str, Any]]:

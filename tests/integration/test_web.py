@@ -385,3 +385,29 @@ def test_a_story_written_in_a_campaign_gets_its_label_from_the_template(client, 
     assert made.status_code == 303
     story = client.get(made.headers["location"]).text
     assert "黄山市黄山区30项民生实事之老旧小区改造民生实事" in story and "项目：老旧小区改造" in story
+
+
+@pytest.mark.parametrize(("in_point", "out_point", "status", "expected"), [
+    ("0:01", "3", 303, (1.0, 3.0)),
+    ("abc", "", 422, "入点应为秒数"),
+    ("1", "1.5", 422, "入点和出点之间至少要有 1 秒"),
+])
+def test_a_video_upload_takes_in_and_out_points(client, settings, tmp_path, in_point, out_point, status, expected):
+    from services.db import session_scope
+    from services.stories import get_story
+    from tests.helpers import video
+
+    assert login(client, *EDITOR).status_code == 303
+    clip = video(tmp_path / "clip.mp4", seconds=4).read_bytes()
+    token = csrf_of(client.get("/stories/new").text)
+    response = client.post("/stories/new", data={"title": "带入出点的视频", "body": "正文", "csrf": token,
+                                                 "in_point": in_point, "out_point": out_point},
+                           files={"video": ("clip.mp4", clip, "video/mp4")}, follow_redirects=False)
+    assert response.status_code == status, response.text[-500:]
+    if status == 303:
+        story_id = int(response.headers["location"].rsplit("/", 1)[1])
+        with session_scope() as session:
+            media = get_story(session, story_id).current.media[0]
+            assert (media.in_point, media.out_point) == expected
+    else:
+        assert expected in response.text and story_count() == 0
