@@ -218,6 +218,9 @@ class Channel:
     max_images: ClassVar[int | None] = None
     image_profiles: ClassVar[tuple[str, ...]] = ()
     video_profiles: ClassVar[tuple[str, ...]] = ()
+    # Draw the story's campaign label over the first seconds of its videos (vertical social
+    # clips, where the label has no text of its own around it); the website shows it as text.
+    label_on_video: ClassVar[bool] = False
     accepted_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/png", "image/webp", "video/mp4")
     min_seconds_between_requests: ClassVar[float] = 0.0
     supports_live: ClassVar[bool] = True

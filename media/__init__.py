@@ -37,7 +37,7 @@ __all__ = [
 def make_rendition(src: str | Path, profile: str | Profile, out: str | Path, *, start: float | None = None,
                    end: float | None = None, label: str | None = None) -> RenditionInfo:
     """Render `src` into `out` for `profile` (a profile or its registered name); a video takes
-    in/out points (seconds) and a label drawn over its first seconds."""
+    in/out points (seconds) and a label drawn over its first seconds, a poster the in/out points."""
     if isinstance(profile, str):
         profile = get_profile(profile)
     if profile.kind == "image":
@@ -51,5 +51,5 @@ def make_rendition(src: str | Path, profile: str | Profile, out: str | Path, *, 
     if profile.kind == "poster":
         from media.video import render_poster
 
-        return render_poster(src, profile, out)
+        return render_poster(src, profile, out, start=start, end=end)
     raise ValueError(f"profile {profile.name!r} has unknown kind {profile.kind!r}")

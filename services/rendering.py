@@ -49,7 +49,10 @@ def renditions_for(settings: Settings, storage: Storage, channel_name: str, stor
     for item in story.media:
         profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
         for profile in profiles:
-            params = RenditionParams(start=item.in_point, end=item.out_point) if item.kind == "video" else None
+            params = None
+            if item.kind == "video":
+                params = RenditionParams(start=item.in_point, end=item.out_point,
+                                         label=story.label or None if channel.label_on_video else None)
             rendition, _cached = ensure_rendition(settings, storage, item.sha256, profile, session, params=params)
             renditions.setdefault(item.sha256, {})[profile] = rendition
     return renditions

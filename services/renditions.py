@@ -57,7 +57,7 @@ class RenditionParams:
         return ";".join(parts)
 
     def options(self) -> dict[str, object]:
-        return {k: v for k, v in (("start", self.start), ("end", self.end), ("label", self.label)) if v}
+        return {k: v for k, v in (("start", self.start), ("end", self.end), ("label", self.label)) if v is not None}
 
 
 def _lookup(session: Session, asset_sha256: str, profile, params: str = "") -> RenditionRecord | None:  # noqa: ANN001
@@ -86,8 +86,10 @@ def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, pr
     """The rendition of `asset_sha256` for `profile_name` (and `params`), and whether it came from the cache."""
     profile = get_profile(profile_name)
     params = params or RenditionParams()
-    if profile.kind != "video":
-        params = RenditionParams()  # images and posters take no per-use options
+    if profile.kind == "poster":  # a poster comes from inside the clip; it carries no label
+        params = RenditionParams(start=params.start, end=params.end)
+    elif profile.kind != "video":
+        params = RenditionParams()  # images take no per-use options
     param_key = params.key()
     with _unit_of_work(session) as work:
         record = _lookup(work, asset_sha256, profile, param_key)

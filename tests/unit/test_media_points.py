@@ -63,3 +63,27 @@ def test_rendition_params_key_is_canonical_and_short():
     labelled = RenditionParams(start=1, end=61, label="群众满意度提升行动之" * 20).key()
     assert labelled.startswith("in=1.000;out=61.000;label=") and len(labelled) <= 128
     assert RenditionParams(label="甲").key() != RenditionParams(label="乙").key()
+
+
+def test_a_channel_that_wants_the_label_on_video_gets_a_labelled_rendition(home, settings, storage, tmp_path,
+                                                                          monkeypatch):
+    from datetime import datetime, timezone
+
+    from channels.website import WebsiteChannel
+    from services import rendering
+
+    clip = video(tmp_path / "v.mp4", seconds=3)
+    with session_scope() as session:
+        story = create_story(session, storage, StoryInput(title="带标签的视频", label="群众满意度提升行动之文体生活篇",
+                                                          media=[MediaInput(path=clip, role="video", out_point=2.0)]),
+                             actor=desk(session)["editor"])
+        data = rendering.story_data(session, story.current, datetime.now(timezone.utc))
+    plain = rendering.renditions_for(settings, storage, "website", data)
+    monkeypatch.setattr(WebsiteChannel, "label_on_video", True)
+    labelled = rendering.renditions_for(settings, storage, "website", data)
+    sha = data.media[0].sha256
+    assert plain[sha]["web_video"].key != labelled[sha]["web_video"].key
+    assert plain[sha]["web_poster"].key == labelled[sha]["web_poster"].key  # posters carry no label
+    with session_scope() as session:
+        params = sorted(session.scalars(select(RenditionRecord.params).where(RenditionRecord.profile == "web_video")))
+    assert params[0] == "out=2.000" and params[1].startswith("out=2.000;label=")

@@ -13,7 +13,14 @@ from media.ffmpeg import run_ffmpeg
 from media.generate import make_demo_video
 from media.probe import describe_streams
 from media.profiles import VideoProfile
-from media.video import POSTER_MIN_LUMA, faststart_ok, fit_box, render_poster, render_video
+from media.video import (
+    POSTER_MIN_LUMA,
+    faststart_ok,
+    fit_box,
+    render_poster,
+    render_video,
+    render_videos,
+)
 
 
 def ffmpeg(*args: str) -> None:
@@ -183,3 +190,301 @@ def test_faststart_ok_reads_boxes(tmp_path):
     assert faststart_ok(p) is False
     p.write_bytes(b"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00" + b"\x00\x00\x00\x08moov" + b"\x00\x00\x00\x08mdat")
     assert faststart_ok(p) is True
+
+
+# --------------------------------------------------------------------------- clipping, reframing, labels
+# Small sources (320×180, a few seconds) and test-only profiles (max 3 s, 1 s cut window,
+# veryfast like the real ones: ultrafast streams would not be High profile) keep these fast.
+
+VERTICAL = VideoProfile("t_vertical", max_width=180, max_height=320, fit="blur_fill")
+VERTICAL_TWIN = VideoProfile("t_vertical_twin", max_width=180, max_height=320, fit="blur_fill")
+CLIP = VideoProfile("t_clip", max_width=320, max_height=180, max_duration=3.0, cut_window=1.0)
+SMALL = VideoProfile("t_small", max_width=320, max_height=180, label_seconds=1.0)
+
+
+def gray(img: Image.Image) -> ImageStat.Stat:
+    return ImageStat.Stat(img.convert("L"))
+
+
+def diff(a: Image.Image, b: Image.Image) -> float:
+    from PIL import ImageChops
+
+    return ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean[0]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    c = {name: d / f"{name}.mp4" for name in ("landscape", "quiet", "scene", "steady", "portrait916",
+                                               "portrait34", "rotated", "tenbit")}
+    # 320×180 with tone, 3 s
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3", "-f", "lavfi", "-i", "sine=f=440:d=3",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(c["landscape"]))
+    # 6 s, smooth motion (no scene change), tone silent 2.3–2.8 s
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=6",
+           "-f", "lavfi", "-i", "sine=f=440:d=6,volume=enable='between(t,2.3,2.8)':volume=0",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(c["quiet"]))
+    # 6 s, navy until 2.5 s then yellow, tone throughout
+    ffmpeg("-f", "lavfi", "-i", "color=c=0x000080:s=320x180:r=25:d=2.5", "-f", "lavfi",
+           "-i", "color=c=0xffff00:s=320x180:r=25:d=3.5", "-f", "lavfi", "-i", "sine=f=440:d=6",
+           "-filter_complex", "[0][1]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(c["scene"]))
+    # 6 s, smooth motion, tone throughout: neither a pause nor a scene change
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=6", "-f", "lavfi", "-i", "sine=f=440:d=6",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(c["steady"]))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=180x320:r=25:d=1.2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(c["portrait916"]))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=240x320:r=25:d=1.2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(c["portrait34"]))
+    plain = d / "plain.mp4"  # stored 320×180: left half red, right half blue
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x180:r=25:d=1", "-f", "lavfi", "-i", "color=c=blue:s=160x180:r=25:d=1",
+           "-filter_complex", "[0][1]hstack", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(plain))
+    ffmpeg("-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(c["rotated"]))  # displayed 180×320
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p10le", str(c["tenbit"]))
+    return c
+
+
+def test_blur_fill_landscape_becomes_exact_vertical_with_blurred_bands(clips, tmp_path):
+    info = render_video(clips["landscape"], VERTICAL, tmp_path / "v.mp4")
+    assert (info.width, info.height) == (180, 320)
+    assert info.cut_at is None and info.cut_reason is None
+    assert_web_mp4(tmp_path / "v.mp4", (180, 320))
+    frame = frame_at(tmp_path / "v.mp4", 1.0)
+    assert frame.size == (180, 320)
+    # picture 180×100 centred at y=110; the bands above/below are a blurred, darkened copy
+    top = gray(frame.crop((0, 0, 180, 100)))
+    picture = gray(frame.crop((0, 115, 180, 205)))
+    assert top.mean[0] > 15, "top band must not be black"
+    assert top.stddev[0] > 8, "top band must not be uniform"
+    assert top.mean[0] < picture.mean[0], "the fill is darkened"
+    # blurred: neighbouring pixels differ far less in the band than in the sharp picture
+    from PIL import ImageFilter
+
+    edges = frame.convert("L").filter(ImageFilter.FIND_EDGES)
+    assert ImageStat.Stat(edges.crop((2, 2, 178, 98))).mean[0] < ImageStat.Stat(edges.crop((2, 115, 178, 205))).mean[0] / 3
+
+
+def test_blur_fill_portrait_916_passes_through(clips, tmp_path):
+    out = tmp_path / "p.mp4"
+    info = render_video(clips["portrait916"], VERTICAL, out)
+    assert (info.width, info.height) == (180, 320)
+    assert probe(out).has_audio, "a silent AAC track is added"
+    assert diff(frame_at(out, 0.5), frame_at(clips["portrait916"], 0.5)) < 6, "same picture, no fill, no darkening"
+
+
+def test_blur_fill_portrait_other_aspect_is_padded_with_the_fill(clips, tmp_path):
+    out = tmp_path / "p34.mp4"
+    info = render_video(clips["portrait34"], VERTICAL, out)
+    assert (info.width, info.height) == (180, 320)
+    frame = frame_at(out, 0.5)  # picture 180×240 at y=40
+    band = gray(frame.crop((0, 0, 180, 36)))
+    assert band.mean[0] > 15 and band.stddev[0] > 3
+
+
+def test_blur_fill_honours_rotation(clips, tmp_path):
+    assert probe(clips["rotated"]).rotation == 90
+    out = tmp_path / "r.mp4"
+    info = render_video(clips["rotated"], VERTICAL, out)
+    assert (info.width, info.height) == (180, 320)
+    assert describe_streams(out).rotation == 0
+    frame = frame_at(out, 0.5)
+    top = ImageStat.Stat(frame.crop((0, 0, 180, 150))).mean
+    bottom = ImageStat.Stat(frame.crop((0, 170, 180, 320))).mean
+    assert top[0] > 150 and top[2] < 80, top  # stored left (red) → displayed top
+    assert bottom[2] > 150 and bottom[0] < 80, bottom
+
+
+def test_cut_at_a_quiet_point(clips, tmp_path):
+    out = tmp_path / "q.mp4"
+    info = render_video(clips["quiet"], CLIP, out)
+    assert info.cut_reason == "quiet"
+    assert info.cut_at == pytest.approx(2.55, abs=0.3)  # inside the 2.3–2.8 s pause
+    assert info.duration == pytest.approx(info.cut_at, abs=0.1)
+    assert_web_mp4(out, (320, 180))
+
+
+def test_cut_at_a_scene_change(clips, tmp_path):
+    out = tmp_path / "s.mp4"
+    info = render_video(clips["scene"], CLIP, out)
+    assert info.cut_reason == "scene"
+    assert info.cut_at == pytest.approx(2.5, abs=0.05)
+    assert info.duration == pytest.approx(2.5, abs=0.1)
+    late = ImageStat.Stat(frame_at(out, info.duration - 0.3)).mean  # fading, still the navy shot
+    assert late[2] > late[0] and late[2] > late[1], late
+
+
+def test_hard_limit_with_fades(clips, tmp_path):
+    out = tmp_path / "h.mp4"
+    info = render_video(clips["steady"], CLIP, out)
+    assert (info.cut_reason, info.cut_at) == ("hard limit", 3.0)
+    assert info.duration == pytest.approx(3.0, abs=0.1)
+    middle = gray(frame_at(out, 1.5)).mean[0]
+    last = gray(frame_at(out, info.duration - 0.06)).mean[0]
+    assert last < middle * 0.4, (last, middle)
+    from media.cutpoint import analyse_window
+
+    levels, _ = analyse_window(out, 0.0, info.duration, has_audio=True)
+
+    def level_at(t: float) -> float:
+        return min(levels, key=lambda item: abs(item[0] - t))[1]
+
+    assert level_at(2.85) < level_at(1.5) - 10, "the audio fades out too"
+
+
+def test_in_and_out_points_are_exact_and_not_searched(clips, tmp_path, monkeypatch):
+    import media.cutpoint
+
+    def no_search(*a, **k):
+        raise AssertionError("in/out points must not trigger a cut search")
+
+    monkeypatch.setattr(media.cutpoint, "find_cut", no_search)
+    out = tmp_path / "io.mp4"
+    info = render_video(clips["scene"], CLIP, out, start=2.0, end=3.2)
+    assert info.duration == pytest.approx(1.2, abs=0.05)
+    assert (info.cut_at, info.cut_reason) == (3.2, "editor")
+    first = ImageStat.Stat(frame_at(out, 0.0)).mean
+    later = ImageStat.Stat(frame_at(out, 0.7)).mean  # source 2.7 s: yellow
+    assert first[2] > 100 and first[0] < 60, first
+    assert later[0] > 150 and later[1] > 150 and later[2] < 90, later
+    # an out point beyond the maximum is capped at the hard limit
+    capped = render_video(clips["steady"], CLIP, tmp_path / "cap.mp4", start=0.5, end=5.5)
+    assert (capped.cut_at, capped.cut_reason) == (3.5, "hard limit")
+    assert capped.duration == pytest.approx(3.0, abs=0.1)
+
+
+def test_bad_clip_range_is_refused(clips, tmp_path):
+    for start, end in ((3.5, None), (2.0, 1.0), (-1.0, None)):
+        with pytest.raises(MediaError) as info:
+            render_video(clips["landscape"], CLIP, tmp_path / "x.mp4", start=start, end=end)
+        assert info.value.code == errors.INVALID and info.value.message_zh
+    assert os.listdir(tmp_path) == []
+
+
+def test_label_layer_draws_chinese_not_tofu():
+    from media.generate import find_cjk_font, load_font
+    from media.video import label_layer
+
+    layer = label_layer((400, 100), "群众满意度")
+    bbox = layer.getbbox()
+    assert bbox is not None and bbox[2] - bbox[0] > 100
+    assert Image.new("RGBA", (400, 100)).getbbox() is None
+    # distinct glyphs, not the same missing-glyph box for every character
+    font = load_font(find_cjk_font(), 48)
+    masks = [bytes(font.getmask(ch)) for ch in ("群", "众", "满", "\ue000")]
+    assert len(set(masks[:3])) == 3
+    assert masks[3] not in masks[:3]
+
+
+def test_label_is_shown_at_the_start_then_gone(clips, tmp_path):
+    plain = render_video(clips["landscape"], SMALL, tmp_path / "plain.mp4")
+    labelled = render_video(clips["landscape"], SMALL, tmp_path / "label.mp4", label="群众满意度测评")
+    assert (labelled.width, labelled.height) == (plain.width, plain.height)
+    band = (0, 7, 320, 52)  # 25 % of the height, 4 % from the top
+    early = diff(frame_at(tmp_path / "plain.mp4", 0.4).crop(band), frame_at(tmp_path / "label.mp4", 0.4).crop(band))
+    late = diff(frame_at(tmp_path / "plain.mp4", 2.0).crop(band), frame_at(tmp_path / "label.mp4", 2.0).crop(band))
+    assert early > 10 and late < 4 and late < early / 5, (early, late)
+
+
+def test_ten_bit_source_comes_out_8bit_high(clips, tmp_path):
+    assert describe_streams(clips["tenbit"]).pix_fmt == "yuv420p10le"
+    out = tmp_path / "t.mp4"
+    render_video(clips["tenbit"], VERTICAL, out)
+    assert_web_mp4(out, (180, 320))  # h264 High, yuv420p, AAC (silent track added), faststart
+    assert probe(out).has_audio
+
+
+def test_render_videos_one_process_same_results(clips, tmp_path, monkeypatch):
+    import media.video
+
+    separate = [render_video(clips["landscape"], p, tmp_path / f"sep-{p.name}.mp4") for p in (VERTICAL, SMALL)]
+    calls = []
+    real = media.video.run_ffmpeg
+
+    def counting(args, **kw):
+        calls.append(args)
+        return real(args, **kw)
+
+    monkeypatch.setattr(media.video, "run_ffmpeg", counting)
+    together = render_videos(clips["landscape"], [(VERTICAL, tmp_path / "a.mp4"), (SMALL, tmp_path / "b.mp4")])
+    assert len(calls) == 1
+    for one, many in zip(separate, together):
+        assert (one.width, one.height) == (many.width, many.height)
+        assert many.duration == pytest.approx(one.duration, abs=0.05)
+        assert_web_mp4(Path(many.path), (max(one.width, 320), max(one.height, 320)))
+    assert [Path(r.path).name for r in together] == ["a.mp4", "b.mp4"]
+
+
+def test_render_videos_encodes_identical_profiles_once(clips, tmp_path, monkeypatch):
+    import media.video
+
+    calls = []
+    real = media.video.run_ffmpeg
+    monkeypatch.setattr(media.video, "run_ffmpeg", lambda args, **kw: calls.append(args) or real(args, **kw))
+    a, b = render_videos(clips["landscape"], [(VERTICAL, tmp_path / "a.mp4"), (VERTICAL_TWIN, tmp_path / "b.mp4")])
+    assert len(calls) == 1
+    assert sum(Path(arg).name.startswith(".") for arg in calls[0]) == 1, "one output file written by ffmpeg"
+    assert Path(a.path).read_bytes() == Path(b.path).read_bytes()
+    assert (a.width, a.height, a.bytes) == (b.width, b.height, b.bytes)
+    assert sorted(os.listdir(tmp_path)) == ["a.mp4", "b.mp4"]
+
+
+def test_render_videos_different_ranges_run_separately(clips, tmp_path, monkeypatch):
+    import media.video
+
+    calls = []
+    real = media.video.run_ffmpeg
+    monkeypatch.setattr(media.video, "run_ffmpeg", lambda args, **kw: calls.append(args) or real(args, **kw))
+    full, cut = render_videos(clips["steady"], [(SMALL, tmp_path / "full.mp4"), (CLIP, tmp_path / "cut.mp4")])
+    assert len(calls) == 2
+    assert full.duration == pytest.approx(6.0, abs=0.1) and full.cut_reason is None
+    assert cut.duration == pytest.approx(3.0, abs=0.1) and cut.cut_reason == "hard limit"
+
+
+def test_cover_crops_for_channels(clips, tmp_path):
+    for name, size in (("channels_cover_3x4", (135, 180)), ("channels_cover_4x3", (240, 180))):
+        info = render_poster(clips["landscape"], get_profile(name), tmp_path / f"{name}.jpg")
+        assert (info.width, info.height) == size
+        with Image.open(info.path) as im:
+            assert im.size == size and gray(im).mean[0] >= POSTER_MIN_LUMA
+
+
+def test_registered_platform_profiles():
+    douyin, channels = get_profile("douyin_video"), get_profile("channels_video")
+    assert (douyin.max_width, douyin.max_height, douyin.fit, douyin.max_duration) == (1080, 1920, "blur_fill", 60.0)
+    assert douyin.max_duration - douyin.cut_window == 52.0
+    assert (channels.max_width, channels.max_height, channels.fit, channels.max_duration) == (1080, 1920, "blur_fill", 60)
+    assert get_profile("weibo_video").max_duration == 60.0
+    web = get_profile("web_video")
+    assert (web.fit, web.max_duration, web.version) == ("inside", None, 1)
+    assert get_profile("channels_cover_3x4").aspect == (3, 4) and get_profile("channels_cover_4x3").aspect == (4, 3)
+    with pytest.raises(ValueError):
+        VideoProfile("bad_fit", max_width=10, max_height=10, fit="stretch")
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(sources, tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bad")
+    audio = d / "audio.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=1", "-c:a", "aac", "-f", "mp4", str(audio))
+    empty = d / "empty.mp4"
+    empty.write_bytes(b"")
+    no_frames = d / "no_frames.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1", "-frames:v", "0", "-c:v", "libx264", str(no_frames))
+    cut = d / "truncated.mp4"
+    data = sources["landscape"].read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    return {"audio": audio, "empty": empty, "no_frames": no_frames, "truncated": cut}
+
+
+@pytest.mark.parametrize("kind, code", [("audio", errors.AUDIO_ONLY), ("empty", errors.EMPTY),
+                                        ("no_frames", errors.CORRUPT), ("truncated", errors.CORRUPT)])
+def test_bad_inputs_raise_media_error_with_chinese_message(bad_inputs, tmp_path, kind, code):
+    for call in (lambda: render_video(bad_inputs[kind], VERTICAL, tmp_path / "o.mp4"),
+                 lambda: render_videos(bad_inputs[kind], [(VERTICAL, tmp_path / "a.mp4"), (CLIP, tmp_path / "b.mp4")])):
+        with pytest.raises(MediaError) as info:
+            call()
+        assert info.value.code == code, info.value
+        assert info.value.reason.isascii() and info.value.message_zh
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in info.value.message_zh)
+    assert os.listdir(tmp_path) == []
