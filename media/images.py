@@ -1,24 +1,59 @@
-"""Still-image renditions with Pillow: `render_image(src, profile, out)`.
+"""Still-image renditions with Pillow: `render_images(src, jobs)` and `render_image(src, profile, out)`.
 
-The pipeline, in the order that keeps it fast (see ../shared/DESIGN.md "Known pitfalls"):
+`render_images(src, [(profile, out), ...])` makes every rendition of one source from a single
+decode; `render_image` is the same pipeline for one output (its bytes are what they were
+before `render_images` existed). The pipeline, in the order that keeps it fast (see
+../shared/DESIGN.md "Known pitfalls"):
+
 1. `probe.open_image` — real type, byte cap, pixel cap from the header, before decoding.
-2. JPEG only: read the EXIF orientation, work out the final geometry, and call `draft()`
-   *before* `load()` so libjpeg decodes at 1/2, 1/4 or 1/8 scale (DCT scaling) — never below
-   `DRAFT_GAP`× the pixels the output needs, so quality is not visibly affected.
-3. load, transpose for the EXIF orientation (at the drafted size: cheap).
-4. one `resize(size, box=crop_box, reducing_gap=3)` — crop and scale in a single pass.
-   Measured here: draft + reducing_gap was 2.6× faster than `ImageOps.fit` for six
-   renditions of a 24 MP JPEG (bench/bench_images.py prints the current ratio).
-5. colour to sRGB on the *small* image: CMYK (with its ICC profile when present) and any
-   embedded non-sRGB ICC profile through LittleCMS (ImageCms); alpha flattened on white for
-   JPEG; then every bit of metadata dropped (EXIF, GPS, XMP, ICC, comments).
-6. encode in memory (progressive JPEG / WebP method 2 / PNG); step quality down by
-   `QUALITY_STEP` until `max_bytes` is met, refusing below `MIN_QUALITY` (40: below that
-   JPEG blocking is visible on faces and text); write atomically.
+2. JPEG only: read the EXIF orientation, work out every output's geometry, and call
+   `draft()` *before* `load()` so libjpeg decodes at 1/2, 1/4 or 1/8 scale (DCT scaling) —
+   never below `DRAFT_GAP`× the pixels the *largest* output needs.
+3. load once (GIF / animated WebP: the first frame).
+4. one `resize(size, box=..., reducing_gap=3)` to the *working image*: the union of all the
+   outputs' source regions at the largest output's scale (for a single output: the output
+   itself), done on the image as stored and only then transposed for the EXIF orientation —
+   a transpose of the small working image instead of the full decode (a single output keeps
+   the historical transpose-then-resize order, so `render_image` bytes do not change).
+   Colour is converted to sRGB once, on the working image: CMYK (with its ICC profile when
+   present) and any embedded non-sRGB ICC profile (Adobe RGB, Display P3, ...) through
+   LittleCMS (ImageCms).
+5. every output, biggest first, is cut and scaled (`reducing_gap`) from the smallest image
+   made so far that covers its region at a high enough scale — the working image or a bigger
+   output — never from the full decode again. Outputs whose effective parameters are the same
+   (size, region, fill, format, quality, byte cap) are made and encoded once.
+6. fit: "width" / "crop" / "pad" (fit inside, padded to the box with `pad_color`) / "blur"
+   (fit inside, over a blurred, darkened cover-crop of itself). The blurred fill is made at
+   most `BLUR_LONG_SIDE` px on its long side and upscaled: a Gaussian blur at full size costs
+   as much as the rest of the rendition.
+7. alpha flattened on white for JPEG; every bit of metadata dropped (EXIF with GPS, XMP, ICC,
+   comments); encoded in memory (progressive JPEG / WebP method 2 / PNG), quality stepped down
+   by `QUALITY_STEP` until `max_bytes` is met, refusing below `MIN_QUALITY` (40: below that
+   JPEG blocking is visible on faces and text). All outputs are encoded before the first is
+   written; each is written atomically.
+
+Output format rules: the output is `profile.format` (JPEG/WebP/PNG) — with one exception:
+a profile with `animation="keep"` given an animated GIF writes an animated GIF (every frame
+resized, per-frame durations and the loop count kept; `RenditionInfo.mime` is "image/gif",
+whatever the profile's format or the `out` name says). With `animation="first_frame"` (the
+default), and for animated WebP, the first frame is used. Pillow's GIF writer merges
+consecutive identical frames (adding their durations). `pad` and `blur` outputs are opaque.
 
 Numbers: DRAFT_GAP = 2.0 is what Pillow's own `thumbnail()` uses before draft; RESIZE_GAP = 3
 is the reducing_gap measured in DESIGN.md; WebP method 2 — method 4 costs 10× JPEG encode
-time here for a few % of size.
+time here for a few % of size. Progressive JPEG always gets optimised Huffman tables in
+libjpeg, so `optimize=True` costs nothing extra (measured: same bytes, same time).
+MAX_ANIMATION_PIXELS = 64 MP of decoded frames (e.g. 100 frames of 800×800) — a few seconds
+of work; the resized frames are kept (8-bit palette) until the GIF is written.
+
+Measured (bench/bench_images.py, the 10 image profiles of one story from a 24 MP JPEG with
+EXIF orientation 6, 2-core VM shared with other jobs): render_images ≈ 1.5 s CPU, peak RSS
+215 MB; one render_image per profile ≈ 4.1 s; naive Pillow (open, exif_transpose,
+ImageOps.fit / thumbnail, LANCZOS, per output) ≈ 4.8 s — ratio ≈ 0.31. The floor here is
+weibo_image: 2048 px of a 4000 px wide photo allows no draft, so one full-size LANCZOS pass
+(≈ 0.6 s) and a full decode (≈ 0.2 s) remain, plus ≈ 0.37 s of progressive JPEG encoding
+that naive pays too. Every derived output is within 47 dB PSNR of a direct LANCZOS resize
+of the full decode.
 """
 
 from __future__ import annotations
@@ -27,9 +62,11 @@ import io
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from media.errors import CORRUPT, ENCODE_FAILED, TOO_BIG_OUTPUT, MediaError
+from media.errors import BOMB, CORRUPT, ENCODE_FAILED, TOO_BIG_OUTPUT, MediaError
 from media.fsutil import write_bytes_atomic
 from media.probe import DEFAULT_MAX_PIXELS, EXIF_ROTATION, open_image
 from media.profiles import ImageProfile
@@ -43,6 +80,11 @@ MIN_QUALITY = 40
 QUALITY_STEP = 5
 WEBP_METHOD = 2
 FLATTEN_BACKGROUND = (255, 255, 255)
+BLUR_LONG_SIDE = 96  # the blurred fill is computed this small (long side), then upscaled
+BLUR_RADIUS = 4.0  # Gaussian radius at that size: ~1/24 of the long side (≈ 80 px on 1920)
+BLUR_BRIGHTNESS = 0.6  # darkened so the picture on top stands out
+MAX_ANIMATION_PIXELS = 64_000_000  # frames × width × height of an animated GIF kept animated
+MAX_ANIMATION_FRAMES = 1000
 
 # EXIF orientation -> Image.Transpose member name (same table as ImageOps.exif_transpose).
 _TRANSPOSE = {
@@ -55,6 +97,22 @@ _TRANSPOSE = {
     8: "ROTATE_90",
 }
 
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where an output comes from and how big it is, for an (oriented) source.
+
+    `box`: the source region used, in source pixels; `inner`: the size that region is scaled
+    to; `canvas`: the output size (== inner for "width" and "crop"; for "pad" and "blur" the
+    inner picture is centred on it).
+    """
+
+    canvas: tuple[int, int]
+    inner: tuple[int, int]
+    box: Box
+
 
 def render_image(
     src: str | Path, profile: ImageProfile, out: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS
@@ -62,45 +120,102 @@ def render_image(
     """Render `src` per `profile` into `out` (atomically); return what was written."""
     if not isinstance(profile, ImageProfile):
         raise TypeError(f"render_image needs an ImageProfile, got {type(profile).__name__}")
-    out = Path(out)
+    return render_images(src, [(profile, out)], max_pixels=max_pixels)[0]
+
+
+def render_images(
+    src: str | Path,
+    jobs: Iterable[tuple[ImageProfile, str | Path]],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[RenditionInfo]:
+    """Render `src` once into every `(profile, out)` of `jobs`; RenditionInfos in job order.
+
+    The source is opened and decoded once. Either every output is written or, when one
+    fails (MediaError: corrupt source, byte cap not met, ...), none is.
+    """
+    jobs = [(profile, Path(out)) for profile, out in jobs]
+    for profile, _ in jobs:
+        if not isinstance(profile, ImageProfile):
+            raise TypeError(f"render_images needs ImageProfiles, got {type(profile).__name__}")
+    if not jobs:
+        return []
+    profiles = [profile for profile, _ in jobs]
     im, sniffed, _ = open_image(src, max_pixels=max_pixels)
+    keys: list[tuple | None] = [None] * len(jobs)
+    pending: dict[tuple, Callable[[], _Encoded]] = {}  # one encoder per distinct output
     with im:
-        try:
-            img = _prepare(im, sniffed.fmt, profile)
-        except MediaError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Pillow decode errors come in many types
-            raise MediaError(
-                f"corrupt or truncated image: {exc.__class__.__name__}: {exc}",
-                "图片文件已损坏或不完整，无法读取，请重新上传",
-                code=CORRUPT,
-            ) from None
-    data = _encode(img, profile)
-    write_bytes_atomic(out, data)
-    return RenditionInfo(
-        path=os.path.abspath(out), mime=profile.mime, width=img.width, height=img.height, bytes=len(data)
+        keep = [p.animation == "keep" for p in profiles]
+        animated = any(keep) and sniffed.fmt == "GIF" and _is_animated(im)
+        still = [i for i in range(len(jobs)) if not (animated and keep[i])]
+        moving = [i for i in range(len(jobs)) if animated and keep[i]]
+        if still:
+            these, todo = _render_still(im, sniffed.fmt, [profiles[i] for i in still])
+            pending.update(todo)
+            for i, key in zip(still, these):
+                keys[i] = key
+        if moving:
+            these, todo = _render_animation(im, [profiles[i] for i in moving])
+            pending.update(todo)
+            for i, key in zip(moving, these):
+                keys[i] = key
+    del im  # frees the decoded source (unless an output is the source itself, unscaled)
+    # encode every distinct output, then write them all
+    encoded = {key: encode() for key, encode in pending.items()}
+    infos = []
+    for (_, out), key in zip(jobs, keys):
+        result = encoded[key]
+        write_bytes_atomic(out, result.data)
+        infos.append(RenditionInfo(path=os.path.abspath(out), mime=result.mime, width=result.width,
+                                   height=result.height, bytes=len(result.data)))
+    return infos
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+def _corrupt(exc: BaseException) -> MediaError:
+    return MediaError(
+        f"corrupt or truncated image: {exc.__class__.__name__}: {exc}",
+        "图片文件已损坏或不完整，无法读取，请重新上传",
+        code=CORRUPT,
     )
 
 
 # --------------------------------------------------------------------------- geometry
 
 
-def target_geometry(width: int, height: int, profile: ImageProfile) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
-    """Output size and source crop box for an (oriented) source of width×height.
+def plan_geometry(width: int, height: int, profile: ImageProfile) -> Geometry:
+    """Output geometry for an (oriented) source of width×height. Never upscales.
 
-    Never upscales: "width" keeps the source size when it is already narrow enough; "crop"
-    on a source smaller than the box returns the largest centred crop of the box's aspect.
+    "width" keeps the source size when it is already narrow enough; "crop" on a source
+    smaller than the box gives the largest centred crop of the box's aspect; "pad"/"blur" on
+    a source that fits inside the box keep it 1:1 on the smallest canvas of the box's aspect
+    that holds it.
     """
+    full = (0.0, 0.0, float(width), float(height))
     if profile.fit == "width":
         scale = min(1.0, profile.width / width)
         if profile.height is not None:
             scale = min(scale, profile.height / height)
-        tw = max(1, round(width * scale))
-        th = max(1, round(height * scale))
-        return (tw, th), (0.0, 0.0, float(width), float(height))
-    # cover-crop, centred
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return Geometry(size, size, full)
     assert profile.height is not None
     bw, bh = profile.width, profile.height
+    if profile.fit in ("pad", "blur"):
+        scale = min(bw / width, bh / height)
+        if scale <= 1.0:
+            inner = (min(bw, max(1, round(width * scale))), min(bh, max(1, round(height * scale))))
+            return Geometry((bw, bh), inner, full)
+        k = max(width / bw, height / bh)
+        canvas = (max(width, round(bw * k)), max(height, round(bh * k)))
+        return Geometry(canvas, (width, height), full)
+    # cover-crop, centred
     scale = max(bw / width, bh / height)
     if scale <= 1.0:
         tw, th = bw, bh
@@ -112,7 +227,18 @@ def target_geometry(width: int, height: int, profile: ImageProfile) -> tuple[tup
         cw, ch = float(tw), float(th)
     x0 = (width - cw) / 2
     y0 = (height - ch) / 2
-    return (tw, th), (x0, y0, x0 + cw, y0 + ch)
+    return Geometry((tw, th), (tw, th), (x0, y0, x0 + cw, y0 + ch))
+
+
+def target_geometry(width: int, height: int, profile: ImageProfile) -> tuple[tuple[int, int], Box]:
+    """(scaled size, source box) of `plan_geometry` — for pad/blur the size of the picture
+    placed on the canvas."""
+    g = plan_geometry(width, height, profile)
+    return g.inner, g.box
+
+
+def _scale(g: Geometry) -> tuple[float, float]:
+    return g.inner[0] / (g.box[2] - g.box[0]), g.inner[1] / (g.box[3] - g.box[1])
 
 
 def _read_orientation(im) -> int:
@@ -123,42 +249,193 @@ def _read_orientation(im) -> int:
     return value if isinstance(value, int) and value in EXIF_ROTATION else 1
 
 
-def _prepare(im, fmt: str, profile: ImageProfile):
-    """Decode (drafted), orient, crop+resize, convert to sRGB, strip metadata."""
-    from PIL import Image
+def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if EXIF_ROTATION[orientation] in (90, 270) else size
 
-    stored_w, stored_h = im.size
-    icc = im.info.get("icc_profile")
+
+# --------------------------------------------------------------------------- still images
+
+
+def _effective_key(g: Geometry, p: ImageProfile, fmt: str) -> tuple:
+    """Everything that decides an output's bytes: outputs with equal keys are made once."""
+    if g.canvas == g.inner:
+        fill: tuple = ("none",)
+    elif p.fit == "pad":
+        fill = ("pad", tuple(p.pad_color))
+    else:
+        fill = (p.fit,)
+    return g.canvas, g.inner, g.box, fill, fmt, p.quality, p.max_bytes
+
+
+def _decode(im, fmt: str, profiles: list[ImageProfile]):
+    """Draft (JPEG) and load the source once; return (stored image, orientation, oriented
+    size, geometries). The image is as stored (not yet oriented), at the drafted scale, in a
+    mode `resize` handles, not yet colour-converted."""
+    stored = im.size
+    orientation = 1
     if fmt == "JPEG":
         orientation = _read_orientation(im)
-        swap = EXIF_ROTATION[orientation] in (90, 270)
-        ow, oh = (stored_h, stored_w) if swap else (stored_w, stored_h)
-        (tw, th), box = target_geometry(ow, oh, profile)
-        need = tw / (box[2] - box[0])  # output px per source px (≤ 1)
+        ow, oh = _oriented(stored, orientation)
+        plans = [plan_geometry(ow, oh, p) for p in profiles]
+        need = max(g.inner[0] / (g.box[2] - g.box[0]) for g in plans)  # output px per source px
         req_w = math.ceil(ow * need * DRAFT_GAP)
         req_h = math.ceil(oh * need * DRAFT_GAP)
-        if swap:
+        if (ow, oh) != stored:
             req_w, req_h = req_h, req_w
-        if req_w < stored_w and req_h < stored_h:
+        if req_w < stored[0] and req_h < stored[1]:
             im.draft(im.mode, (req_w, req_h))
     im.load()  # GIF / animated WebP: the first frame
     if fmt != "JPEG":
         orientation = _read_orientation(im)
-        swap = EXIF_ROTATION[orientation] in (90, 270)
-        ow, oh = (stored_h, stored_w) if swap else (stored_w, stored_h)
-        (tw, th), box = target_geometry(ow, oh, profile)
-    img = im
+        ow, oh = _oriented(stored, orientation)
+        plans = [plan_geometry(ow, oh, p) for p in profiles]
+    return _resizable_mode(im), orientation, (ow, oh), plans
+
+
+def _stored_box(box: Box, orientation: int, size: tuple[int, int]) -> Box:
+    """A box in the oriented (display) image → the same region of the stored image of `size`."""
+    x0, y0, x1, y1 = box
+    w, h = size  # stored size
+    return {
+        1: (x0, y0, x1, y1),
+        2: (w - x1, y0, w - x0, y1),  # mirrored left-right
+        3: (w - x1, h - y1, w - x0, h - y0),  # 180°
+        4: (x0, h - y1, x1, h - y0),  # mirrored top-bottom
+        5: (y0, x0, y1, x1),  # transposed
+        6: (y0, h - x1, y1, h - x0),  # shown 90° clockwise
+        7: (w - y1, h - x1, w - y0, h - x0),  # transverse
+        8: (w - y1, x0, w - y0, x1),  # shown 90° counter-clockwise
+    }[orientation]
+
+
+def _render_still(im, fmt: str, profiles: list[ImageProfile]):
+    """Decode once and make every distinct output image; returns (key per profile,
+    {key: encoder}) — encoding is left to the caller, after the source is closed."""
+    icc = im.info.get("icc_profile")
+    try:
+        img, orientation, oriented, plans = _decode(im, fmt, profiles)
+        keys = [("still", *_effective_key(g, p, p.format)) for g, p in zip(plans, profiles)]
+        firsts: dict[tuple, int] = {}  # key -> index of the first profile with it
+        for i, key in enumerate(keys):
+            firsts.setdefault(key, i)
+        unique = list(firsts.values())
+        inners = _derive(img, orientation, oriented, [plans[i] for i in unique], icc)
+        del img
+        pending = {}
+        for i, inner in zip(unique, inners):
+            out = _compose(inner, plans[i], profiles[i])
+            out = _output_mode(out, profiles[i].format)
+            out.info = {}  # drop EXIF, GPS, XMP, ICC, comments, transparency, ...
+            pending[keys[i]] = _still_encoder(out, profiles[i])
+    except MediaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow decode errors come in many types
+        raise _corrupt(exc) from None
+    return keys, pending
+
+
+def _still_encoder(img, profile: ImageProfile) -> Callable[[], _Encoded]:
+    return lambda: _Encoded(_encode(img, profile), profile.mime, img.width, img.height)
+
+
+def _derive(img, orientation: int, oriented: tuple[int, int], plans: list[Geometry], icc: bytes | None) -> list:
+    """The inner (scaled, oriented, sRGB) image of every plan, from one decoded stored image.
+
+    First the working image: the union of the plans' boxes at the largest plan's scale,
+    oriented and converted to sRGB. Then each plan, biggest scale first, from the smallest
+    image made so far (working image or a bigger plan's) that covers its box at a scale at
+    least its own. With several plans the stored image is resized first and only the (smaller)
+    working image is transposed; a single plan keeps the historical order — transpose, then
+    resize — so `render_image` output bytes (and so profile versions) are unchanged.
+    """
+    from PIL import Image
+
+    if orientation != 1 and len(plans) == 1:
+        img = img.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
+        orientation = 1
+    ow, oh = oriented
+    shown_w, shown_h = _oriented(img.size, orientation)
+    sx, sy = shown_w / ow, shown_h / oh  # drafted size vs original oriented size
+    union = (
+        min(g.box[0] for g in plans), min(g.box[1] for g in plans),
+        max(g.box[2] for g in plans), max(g.box[3] for g in plans),
+    )
+    scales = [_scale(g) for g in plans]
+    kx, ky = max(s[0] for s in scales), max(s[1] for s in scales)
+    size = next((g.inner for g, s in zip(plans, scales) if g.box == union and s == (kx, ky)), None)
+    if size is None:
+        size = (max(1, round((union[2] - union[0]) * kx)), max(1, round((union[3] - union[1]) * ky)))
+    box = _stored_box((union[0] * sx, union[1] * sy, union[2] * sx, union[3] * sy), orientation, img.size)
+    size = _oriented(size, orientation)  # in stored orientation
+    if size != img.size or box != (0.0, 0.0, float(img.width), float(img.height)):
+        img = img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
     if orientation != 1:
         img = img.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
-    img = _resizable_mode(img)
-    sx, sy = img.width / ow, img.height / oh  # drafted size vs original oriented size
-    box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-    if (tw, th) != img.size or box != (0.0, 0.0, float(img.width), float(img.height)):
-        img = img.resize((tw, th), Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
-    img = _to_srgb(img, icc)
-    img = _output_mode(img, profile.format)
-    img.info = {}  # drop EXIF, GPS, XMP, ICC, comments, transparency, ...
-    return img
+    work = _to_srgb(img, icc)
+    del img
+    made: list[tuple[object, Box]] = [(work, union)]
+    inners: list = [None] * len(plans)
+    for i in sorted(range(len(plans)), key=lambda i: scales[i], reverse=True):
+        g = plans[i]
+        source, sbox = min((c for c in made if _covers(c, g)), key=lambda c: c[0].width * c[0].height)
+        fx = source.width / (sbox[2] - sbox[0])
+        fy = source.height / (sbox[3] - sbox[1])
+        box = (
+            max(0.0, (g.box[0] - sbox[0]) * fx), max(0.0, (g.box[1] - sbox[1]) * fy),
+            min(float(source.width), (g.box[2] - sbox[0]) * fx), min(float(source.height), (g.box[3] - sbox[1]) * fy),
+        )
+        if g.inner == source.size and box == (0.0, 0.0, float(source.width), float(source.height)):
+            inner = source
+        else:
+            inner = source.resize(g.inner, Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
+        inners[i] = inner
+        made.append((inner, g.box))
+    return inners
+
+
+def _covers(candidate, g: Geometry) -> bool:
+    """Whether `candidate` (image, box) holds g's box with at least g's pixels (±1 px rounding)."""
+    image, box = candidate
+    eps = 1e-6
+    if g.box[0] < box[0] - eps or g.box[1] < box[1] - eps or g.box[2] > box[2] + eps or g.box[3] > box[3] + eps:
+        return False
+    kx, ky = _scale(g)
+    return image.width >= kx * (box[2] - box[0]) - 1 and image.height >= ky * (box[3] - box[1]) - 1
+
+
+def _compose(inner, g: Geometry, profile: ImageProfile):
+    """Place the inner picture on the canvas: pad colour or blurred fill (pad/blur fits)."""
+    from PIL import Image
+
+    if g.canvas == inner.size:
+        return inner
+    if profile.fit == "pad":
+        canvas = Image.new("RGB", g.canvas, tuple(profile.pad_color))
+    else:
+        canvas = _blur_fill(inner, g.canvas)
+    offset = ((g.canvas[0] - inner.width) // 2, (g.canvas[1] - inner.height) // 2)
+    if inner.mode in ("RGBA", "LA"):
+        canvas.paste(inner.convert("RGB"), offset, inner.getchannel("A"))
+    else:
+        canvas.paste(inner if inner.mode == "RGB" else inner.convert("RGB"), offset)
+    return canvas
+
+
+def _blur_fill(inner, canvas: tuple[int, int]):
+    """A blurred, darkened cover-crop of `inner` at canvas size — computed small, upscaled."""
+    from PIL import Image, ImageFilter
+
+    cw, ch = canvas
+    k = min(1.0, BLUR_LONG_SIDE / max(cw, ch))
+    small = (max(1, round(cw * k)), max(1, round(ch * k)))
+    scale = max(cw / inner.width, ch / inner.height)
+    bw, bh = cw / scale, ch / scale
+    x0, y0 = (inner.width - bw) / 2, (inner.height - bh) / 2
+    fill = inner.resize(small, Image.Resampling.BOX, box=(x0, y0, x0 + bw, y0 + bh), reducing_gap=2.0)
+    fill = _output_mode(fill, "jpeg")  # opaque RGB, alpha flattened on white
+    fill = fill.filter(ImageFilter.GaussianBlur(BLUR_RADIUS * max(small) / BLUR_LONG_SIDE))
+    fill = fill.point(lambda v: round(v * BLUR_BRIGHTNESS))
+    return fill.resize(canvas, Image.Resampling.BICUBIC)
 
 
 def _resizable_mode(img):
@@ -219,6 +496,109 @@ def _output_mode(img, fmt: str):
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+# --------------------------------------------------------------------------- animated GIF
+
+
+def _is_animated(im) -> bool:
+    try:
+        return bool(getattr(im, "is_animated", False))
+    except Exception as exc:  # noqa: BLE001 - a broken block after the first frame
+        raise _corrupt(exc) from None
+
+
+def _render_animation(im, profiles: list[ImageProfile]):
+    """Animated GIF in, animated GIF out: every frame resized per profile, timing kept.
+
+    Refused (MediaError, code BOMB) before any frame after the first is decoded when
+    frames × width × height exceeds MAX_ANIMATION_PIXELS or there are more than
+    MAX_ANIMATION_FRAMES frames.
+    """
+    width, height = im.size
+    try:
+        frames = im.n_frames  # walks the blocks, decodes nothing
+    except Exception as exc:  # noqa: BLE001
+        raise _corrupt(exc) from None
+    if frames > MAX_ANIMATION_FRAMES or frames * width * height > MAX_ANIMATION_PIXELS:
+        raise MediaError(
+            f"animated GIF too large to keep animated: {frames} frames of {width}x{height} = "
+            f"{frames * width * height / 1e6:.0f} MP decoded, over the {MAX_ANIMATION_PIXELS / 1e6:.0f} MP "
+            f"/ {MAX_ANIMATION_FRAMES} frame budget",
+            f"动图过大（{frames} 帧，{width}×{height} 像素），超过处理上限，请减少帧数或缩小尺寸后再上传",
+            code=BOMB,
+        )
+    plans = [plan_geometry(width, height, p) for p in profiles]
+    keys = [("gif", *_effective_key(g, p, "gif")) for g, p in zip(plans, profiles)]
+    firsts: dict[tuple, int] = {}
+    for i, key in enumerate(keys):
+        firsts.setdefault(key, i)
+    unique = list(firsts.values())
+    out_frames: dict[tuple, list] = {keys[i]: [] for i in unique}
+    durations: list[int] = []
+    loop = im.info.get("loop")
+    try:
+        for n in range(frames):
+            im.seek(n)
+            im.load()
+            frame = _resizable_mode(im)
+            if frame is im:
+                frame = im.copy()  # `im` changes on the next seek
+            inners = _derive(frame, 1, (width, height), [plans[i] for i in unique], None)
+            for i, inner in zip(unique, inners):
+                out_frames[keys[i]].append(_gif_frame(_compose(inner, plans[i], profiles[i])))
+            durations.append(int(im.info.get("duration", 0)))
+    except MediaError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _corrupt(exc) from None
+    pending = {keys[i]: _gif_encoder(out_frames[keys[i]], durations, loop, profiles[i]) for i in unique}
+    return keys, pending
+
+
+def _gif_encoder(frames: list, durations: list[int], loop, profile: ImageProfile) -> Callable[[], _Encoded]:
+    return lambda: _Encoded(_save_gif(frames, durations, loop, profile), "image/gif", frames[0].width, frames[0].height)
+
+
+def _gif_frame(img):
+    """8-bit palette frame (what the GIF writer would make), transparency kept."""
+    from PIL import Image
+
+    if img.mode in ("L", "LA"):
+        img = img.convert("RGBA" if img.mode == "LA" else "RGB")
+    frame = img.convert("P", palette=Image.Palette.ADAPTIVE)
+    frame.info = {}
+    if frame.palette is not None and frame.palette.mode == "RGBA":
+        for rgba, index in frame.palette.colors.items():
+            if rgba[3] == 0:
+                frame.info["transparency"] = index
+                break
+    return frame
+
+
+def _save_gif(frames: list, durations: list[int], loop, profile: ImageProfile) -> bytes:
+    buf = io.BytesIO()
+    options = {"save_all": True, "append_images": frames[1:], "duration": durations}
+    if loop is not None:
+        options["loop"] = loop
+    if any("transparency" in f.info for f in frames):
+        options["disposal"] = 2  # whole frames: clear before drawing, or old pixels show through
+    try:
+        frames[0].save(buf, "GIF", **options)
+    except Exception as exc:
+        raise MediaError(
+            f"image encode failed ({profile.name}): {exc.__class__.__name__}: {exc}",
+            "图片转换失败，请换一张图片重试",
+            code=ENCODE_FAILED,
+        ) from exc
+    data = buf.getvalue()
+    if profile.max_bytes is not None and len(data) > profile.max_bytes:
+        raise MediaError(
+            f"cannot meet max_bytes for {profile.name}: animated GIF is {len(data)} bytes > {profile.max_bytes}",
+            f"动图转换后仍超过 {profile.max_bytes // 1024} KB 上限，请缩短动图或缩小尺寸",
+            code=TOO_BIG_OUTPUT,
+        )
+    return data
+
+
 # --------------------------------------------------------------------------- encoding
 
 
@@ -239,7 +619,7 @@ def _encode(img, profile: ImageProfile) -> bytes:
     while True:
         try:
             data = _save(img, profile.format, quality)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise MediaError(
                 f"image encode failed ({profile.name}): {exc.__class__.__name__}: {exc}",
                 "图片转换失败，请换一张图片重试",
