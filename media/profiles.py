@@ -228,3 +228,12 @@ def get_profile(name: str) -> Profile:
 def all_profiles() -> list[Profile]:
     """Every registered profile, in registration order."""
     return list(PROFILES.values())
+
+
+def output_signature(profile: Profile) -> tuple:
+    """What decides a profile's output bytes: every setting but its name. Two profiles with the
+    same signature (Douyin's and 视频号's clip) give identical files, so one encode serves both."""
+    from dataclasses import astuple, fields
+
+    return (type(profile).__name__,
+            *(value for f, value in zip(fields(profile), astuple(profile)) if f.name != "name"))

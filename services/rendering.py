@@ -19,7 +19,7 @@ from channels import get_channel
 from channels.base import MediaItem, Post, Rendition, RenditionSet, StoryData
 from services.config import Settings
 from services.models import StoryVersion, User
-from services.renditions import RenditionParams, ensure_rendition
+from services.renditions import RenditionParams, ensure_renditions
 from services.storage import Storage
 
 
@@ -40,7 +40,8 @@ def story_data(session: Session, version: StoryVersion, release_at: datetime) ->
 
 def renditions_for(settings: Settings, storage: Storage, channel_name: str, story: StoryData,
                    session: Session | None = None) -> RenditionSet:
-    """Every rendition the channel names for the story's media (cached; encodes on a miss).
+    """Every rendition the channel names for the story's media (cached; what is missing is made
+    in one pass per asset: services.renditions.ensure_renditions).
 
     Pass `session` when the caller holds a transaction (review), so the cache uses it.
     """
@@ -48,13 +49,12 @@ def renditions_for(settings: Settings, storage: Storage, channel_name: str, stor
     renditions: dict[str, dict[str, Rendition]] = {}
     for item in story.media:
         profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
-        for profile in profiles:
-            params = None
-            if item.kind == "video":
-                params = RenditionParams(start=item.in_point, end=item.out_point,
-                                         label=story.label or None if channel.label_on_video else None)
-            rendition, _cached = ensure_rendition(settings, storage, item.sha256, profile, session, params=params)
-            renditions.setdefault(item.sha256, {})[profile] = rendition
+        params = None
+        if item.kind == "video":
+            params = RenditionParams(start=item.in_point, end=item.out_point,
+                                     label=story.label or None if channel.label_on_video else None)
+        made = ensure_renditions(settings, storage, item.sha256, list(profiles), session, params=params)
+        renditions[item.sha256] = {name: rendition for name, (rendition, _cached) in made.items()}
     return renditions
 
 

@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.base import Rendition
-from media import get_profile, make_rendition
 from media.probe import sha256_file
 from services.config import Settings
 from services.db import session_scope
@@ -81,51 +80,126 @@ def _unit_of_work(session: Session | None) -> Iterator[Session]:
             yield session
 
 
+def _effective(profile, params: RenditionParams) -> RenditionParams:  # noqa: ANN001 - any media profile
+    if profile.kind == "poster":  # a poster comes from inside the clip; it carries no label
+        return RenditionParams(start=params.start, end=params.end)
+    if profile.kind != "video":
+        return RenditionParams()  # images take no per-use options
+    return params
+
+
 def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, profile_name: str,
                      session: Session | None = None, *, params: RenditionParams | None = None) -> tuple[Rendition, bool]:
     """The rendition of `asset_sha256` for `profile_name` (and `params`), and whether it came from the cache."""
-    profile = get_profile(profile_name)
+    return ensure_renditions(settings, storage, asset_sha256, [profile_name], session, params=params)[profile_name]
+
+
+def ensure_renditions(settings: Settings, storage: Storage, asset_sha256: str, profile_names: list[str],
+                      session: Session | None = None, *,
+                      params: RenditionParams | None = None) -> dict[str, tuple[Rendition, bool]]:
+    """Every named rendition of one asset, each with whether it came from the cache.
+
+    What is missing is made in as few passes as the media package allows: all images from one
+    decode (`render_images`), all videos of one clip from one ffmpeg process (`render_videos`).
+    A profile whose output would be byte-for-byte another's (same settings under another name,
+    e.g. Douyin's and 视频号's clip) reuses that rendition's file instead of encoding again.
+    """
+    from media import get_profile
+    from media.profiles import output_signature
+
     params = params or RenditionParams()
-    if profile.kind == "poster":  # a poster comes from inside the clip; it carries no label
-        params = RenditionParams(start=params.start, end=params.end)
-    elif profile.kind != "video":
-        params = RenditionParams()  # images take no per-use options
-    param_key = params.key()
+    profiles = [get_profile(name) for name in dict.fromkeys(profile_names)]
+    results: dict[str, tuple[Rendition, bool]] = {}
+    missing = []
     with _unit_of_work(session) as work:
-        record = _lookup(work, asset_sha256, profile, param_key)
-        if record is not None and storage.exists(record.storage_key):
-            return _to_rendition(record), True
         asset = work.get(Asset, asset_sha256)
         if asset is None:
             raise LookupError(f"asset {asset_sha256} is not in the database")
         source_key = asset.storage_key
+        for profile in profiles:
+            key = _effective(profile, params).key()
+            record = _lookup(work, asset_sha256, profile, key)
+            if record is not None and storage.exists(record.storage_key):
+                results[profile.name] = (_to_rendition(record), True)
+                continue
+            twin = _twin(work, storage, asset_sha256, profile, key, output_signature)
+            if twin is not None:
+                results[profile.name] = (_to_rendition(_record(work, asset_sha256, profile, key, twin)), True)
+                continue
+            missing.append(profile)
+    if missing:
+        for profile, (rendition, made) in _make(settings, storage, asset_sha256, source_key, missing,
+                                                params, session).items():
+            results[profile] = (rendition, made)
+    return {name: results[name] for name in dict.fromkeys(profile_names)}
+
+
+def _twin(session: Session, storage: Storage, asset_sha256: str, profile, key: str,  # noqa: ANN001
+          signature) -> RenditionRecord | None:  # noqa: ANN001
+    """A stored rendition of the same asset and params by a profile with identical settings."""
+    from media import all_profiles
+
+    twins = [p for p in all_profiles() if p.name != profile.name and signature(p) == signature(profile)]
+    for other in twins:
+        record = _lookup(session, asset_sha256, other, key)
+        if record is not None and storage.exists(record.storage_key):
+            return record
+    return None
+
+
+def _record(session: Session, asset_sha256: str, profile, key: str, like: RenditionRecord) -> RenditionRecord:  # noqa: ANN001
+    """Index `like`'s file under `profile` too (a stale row is repointed)."""
+    record = _lookup(session, asset_sha256, profile, key)
+    if record is None:
+        record = RenditionRecord(asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version,
+                                 params=key)
+        session.add(record)
+    for field in ("storage_key", "mime", "bytes", "sha256", "width", "height", "duration"):
+        setattr(record, field, getattr(like, field))
+    session.flush()
+    return record
+
+
+def _make(settings: Settings, storage: Storage, asset_sha256: str, source_key: str, profiles: list,
+          params: RenditionParams, session: Session | None) -> dict[str, tuple[Rendition, bool]]:
+    """Encode `profiles` from the source (batched by kind), store the files, index them."""
+    from media.images import render_images
+    from media.video import render_poster, render_videos
+
     source = storage.local_path(source_key)
     work_dir = settings.cache_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[str, tuple[Rendition, bool]] = {}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        out = Path(tmp) / f"out.{profile_ext(profile)}"
-        info = make_rendition(source, profile, out, **params.options())
-        digest = sha256_file(out)
-        suffix = "-" + hashlib.sha256(param_key.encode()).hexdigest()[:12] if param_key else ""
-        key = (f"renditions/{asset_sha256[:2]}/{asset_sha256}/"
-               f"{profile.name}-v{profile.version}{suffix}.{profile_ext(profile)}")
-        storage.put_file(key, out)
-    try:
-        with _unit_of_work(session) as work:
-            record = _lookup(work, asset_sha256, profile, param_key)
-            if record is not None:  # a stale row whose file was gone: point it at the new file
-                record.storage_key, record.bytes, record.sha256 = key, info.bytes, digest
-            else:
-                record = RenditionRecord(
-                    asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version, params=param_key,
-                    storage_key=key, mime=info.mime, bytes=info.bytes, sha256=digest, width=info.width,
-                    height=info.height, duration=info.duration)
-                work.add(record)
-                work.flush()
-    except IntegrityError:  # another worker inserted the same rendition first
-        with _unit_of_work(session) as work:
-            record = _lookup(work, asset_sha256, profile, param_key)
-    return _to_rendition(record), False
+        jobs = [(profile, Path(tmp) / f"{profile.name}.{profile_ext(profile)}") for profile in profiles]
+        infos = {}
+        images = [(p, out) for p, out in jobs if p.kind == "image"]
+        videos = [(p, out) for p, out in jobs if p.kind == "video"]
+        if images:
+            infos.update(zip((p.name for p, _ in images), render_images(source, images)))
+        if videos:
+            infos.update(zip((p.name for p, _ in videos), render_videos(source, videos, **params.options())))
+        for profile, out in jobs:
+            if profile.kind == "poster":
+                infos[profile.name] = render_poster(source, profile, out, start=params.start, end=params.end)
+        for profile, out in jobs:
+            info = infos[profile.name]
+            key = _effective(profile, params).key()
+            ext = "gif" if info.mime == "image/gif" else profile_ext(profile)
+            suffix = "-" + hashlib.sha256(key.encode()).hexdigest()[:12] if key else ""
+            storage_key = f"renditions/{asset_sha256[:2]}/{asset_sha256}/{profile.name}-v{profile.version}{suffix}.{ext}"
+            storage.put_file(storage_key, Path(info.path))
+            like = RenditionRecord(storage_key=storage_key, mime=info.mime, bytes=info.bytes,
+                                   sha256=sha256_file(info.path), width=info.width, height=info.height,
+                                   duration=info.duration)
+            try:
+                with _unit_of_work(session) as work:
+                    record = _record(work, asset_sha256, profile, key, like)
+                    made[profile.name] = (_to_rendition(record), False)
+            except IntegrityError:  # another worker indexed the same rendition first
+                with _unit_of_work(session) as work:
+                    made[profile.name] = (_to_rendition(_lookup(work, asset_sha256, profile, key)), False)
+    return made
 
 
 def profile_ext(profile) -> str:  # noqa: ANN001 - any media profile
