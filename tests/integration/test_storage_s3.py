@@ -25,7 +25,6 @@ from services.storage import LocalStorage, S3Storage, open_storage
 from tests.helpers import RecordingQueue, approve
 
 
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer

@@ -25,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
+
 from tests.helpers import RecordingQueue, approve
 
 EDITOR = ("editor1", "editor-pass-123")

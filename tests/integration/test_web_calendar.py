@@ -41,7 +41,7 @@ from sqlalchemy import select, update
 from services import schedule
 from services.db import session_scope
 from services.models import AuditEvent, ControlFlag, Delivery, Slot, User
-from tests.helpers import RecordingQueue, add_site_accounts, approve, desk, make_story
+from tests.helpers import add_site_accounts, approve, desk, make_story
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMPAIGN = "群众满意度提升行动"
@@ -50,29 +50,14 @@ TALKS = "民生访谈"
 APPROVED = "城区新增公办学位1200个"
 DRAFT = "未送审的稿件"
 
+pytestmark = pytest.mark.usefixtures("queue")  # every test records what the app sends
+
 
 # --------------------------------------------------------------------------- fixtures & helpers
 
 
 def today() -> date:
     return datetime.now(SHANGHAI).date()
-
-
-@pytest.fixture(autouse=True)
-def queue(monkeypatch: pytest.MonkeyPatch) -> RecordingQueue:
-    """What the web app sends to the workers (render tasks of a release), recorded in-process."""
-    from services.web import app as web_app
-
-    recording = RecordingQueue()
-    monkeypatch.setattr(web_app, "_queue", lambda: recording)
-    return recording
-
-
-@pytest.fixture
-def app(home: Path):
-    from services.web.app import create_app
-
-    return create_app()
 
 
 @pytest.fixture

@@ -24,29 +24,15 @@ from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
+
 from tests.helpers import RecordingQueue, approve, desk, jpeg, make_story
 
 SENSITIVE = "违规示例词"
 
+pytestmark = pytest.mark.usefixtures("queue")  # every test records what the app sends
+
 
 # --------------------------------------------------------------------------- fixtures & helpers
-
-
-@pytest.fixture(autouse=True)
-def queue(monkeypatch: pytest.MonkeyPatch) -> RecordingQueue:
-    """What the web app sends to the workers (preview warm-up, renders), recorded in-process."""
-    from services.web import app as web_app
-
-    recording = RecordingQueue()
-    monkeypatch.setattr(web_app, "_queue", lambda: recording)
-    return recording
-
-
-@pytest.fixture
-def app(home: Path):  # noqa: ANN201
-    from services.web.app import create_app
-
-    return create_app()
 
 
 @pytest.fixture
@@ -242,10 +228,11 @@ def test_full_flow_through_the_forms_ends_with_the_publish_button(app, story_id:
 
 
 def test_the_author_cannot_sign_their_own_story(app, settings, storage, tmp_path: Path) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
     from services.db import session_scope
     from services.models import User
     from services.stories import MediaInput, StoryInput, create_story
-    from sqlalchemy import select
 
     add_user("author1", ["editor", "reviewer"], [1])
     with session_scope() as session:
@@ -451,9 +438,8 @@ def test_escalate_and_answer(app, story_id: int) -> None:  # noqa: ANN001
 
 def test_previews_are_sandboxed_iframes_without_scripts(app, settings, storage, tmp_path: Path) -> None:  # noqa: ANN001
     from services import review
-    from services.db import session_scope
-
     from services.accounts import add_account
+    from services.db import session_scope
     from services.stories import MediaInput, StoryInput, create_story
 
     with session_scope() as session:
@@ -657,10 +643,11 @@ def test_publish_api_refuses_an_unapproved_story(app, story_id: int) -> None:  #
 @pytest.fixture
 def held_delivery(settings, storage, story_id: int) -> Iterator[int]:  # noqa: ANN001
     """An approved story whose website rendering no longer matches what 终审 signed."""
+    from sqlalchemy import select
+
     from services import dispatch
     from services.db import session_scope
     from services.models import Signature
-    from sqlalchemy import select
 
     approve(settings, storage, story_id)
     queue = RecordingQueue()

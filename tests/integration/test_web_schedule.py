@@ -29,14 +29,17 @@ from sqlalchemy import func, select
 from services import schedule
 from services.db import session_scope
 from services.models import AuditEvent, Slot
-from tests.helpers import RecordingQueue, add_site_accounts, approve, desk, make_story
+from tests.helpers import add_site_accounts, approve, desk, make_story
 from tests.integration.test_web import csrf_of, login
+from tests.integration.test_web_calendar import flash_of, follow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMPAIGN = "群众满意度提升行动"
 DAILY = "每日民生"
 APPROVED = "城区新增公办学位1200个"
 DRAFT = "未送审的稿件"
+
+pytestmark = pytest.mark.usefixtures("queue")  # every test records what the app sends
 
 
 # --------------------------------------------------------------------------- fixtures & helpers
@@ -49,22 +52,6 @@ def today() -> date:
 def local_value(day: date, at: time) -> str:
     """What a datetime-local input sends: YYYY-MM-DDTHH:MM (Beijing time)."""
     return f"{day.isoformat()}T{at:%H:%M}"
-
-
-@pytest.fixture(autouse=True)
-def queue(monkeypatch: pytest.MonkeyPatch) -> RecordingQueue:
-    from services.web import app as web_app
-
-    recording = RecordingQueue()
-    monkeypatch.setattr(web_app, "_queue", lambda: recording)
-    return recording
-
-
-@pytest.fixture
-def app(home: Path):
-    from services.web.app import create_app
-
-    return create_app()
 
 
 @pytest.fixture
@@ -119,19 +106,6 @@ def post_schedule(client: TestClient, story_id: int, at: str, accounts: list[int
 def post_cancel(client: TestClient, story_id: int, slot: int) -> Any:
     return client.post(f"/stories/{story_id}/schedule/{slot}/cancel",
                        data={"csrf": csrf_of(story_page(client, story_id))}, follow_redirects=False)
-
-
-def follow(client: TestClient, response: Any) -> str:
-    assert response.status_code == 303, response.text
-    followed = client.get(response.headers["location"])
-    assert followed.status_code == 200
-    return followed.text
-
-
-def flash_of(html: str) -> str:
-    match = re.search(r'<p class="flash" role="status">(.*?)</p>', html, re.DOTALL)
-    assert match, "no flash message"
-    return match.group(1)
 
 
 def alert_of(html: str) -> str:
