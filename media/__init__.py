@@ -34,10 +34,12 @@ __all__ = [
 ]
 
 
-def make_rendition(src: str | Path, profile: str | Profile, out: str | Path, *, start: float | None = None,
-                   end: float | None = None, label: str | None = None) -> RenditionInfo:
-    """Render `src` into `out` for `profile` (a profile or its registered name); a video takes
-    in/out points (seconds) and a label drawn over its first seconds, a poster the in/out points."""
+def make_rendition(src: str | Path, profile: str | Profile, out: str | Path) -> RenditionInfo:
+    """Render `src` into `out` for `profile` (a profile or its registered name).
+
+    One rendition, whole source. In/out points, a label, or several renditions at once go
+    through `media.video.render_videos` / `media.images.render_images` (the rendition cache does).
+    """
     if isinstance(profile, str):
         profile = get_profile(profile)
     if profile.kind == "image":
@@ -47,9 +49,9 @@ def make_rendition(src: str | Path, profile: str | Profile, out: str | Path, *, 
     if profile.kind == "video":
         from media.video import render_video
 
-        return render_video(src, profile, out, start=start, end=end, label=label)
+        return render_video(src, profile, out)
     if profile.kind == "poster":
         from media.video import render_poster
 
-        return render_poster(src, profile, out, start=start, end=end)
+        return render_poster(src, profile, out)
     raise ValueError(f"profile {profile.name!r} has unknown kind {profile.kind!r}")

@@ -584,11 +584,7 @@ def _save_gif(frames: list, durations: list[int], loop, profile: ImageProfile) -
     try:
         frames[0].save(buf, "GIF", **options)
     except Exception as exc:
-        raise MediaError(
-            f"image encode failed ({profile.name}): {exc.__class__.__name__}: {exc}",
-            "图片转换失败，请换一张图片重试",
-            code=ENCODE_FAILED,
-        ) from exc
+        raise _encode_failed(profile, exc) from exc
     data = buf.getvalue()
     if profile.max_bytes is not None and len(data) > profile.max_bytes:
         raise MediaError(
@@ -600,6 +596,11 @@ def _save_gif(frames: list, durations: list[int], loop, profile: ImageProfile) -
 
 
 # --------------------------------------------------------------------------- encoding
+
+
+def _encode_failed(profile: ImageProfile, exc: Exception) -> MediaError:
+    return MediaError(f"image encode failed ({profile.name}): {exc.__class__.__name__}: {exc}",
+                      "图片转换失败，请换一张图片重试", code=ENCODE_FAILED)
 
 
 def _save(img, fmt: str, quality: int) -> bytes:
@@ -620,11 +621,7 @@ def _encode(img, profile: ImageProfile) -> bytes:
         try:
             data = _save(img, profile.format, quality)
         except Exception as exc:
-            raise MediaError(
-                f"image encode failed ({profile.name}): {exc.__class__.__name__}: {exc}",
-                "图片转换失败，请换一张图片重试",
-                code=ENCODE_FAILED,
-            ) from exc
+            raise _encode_failed(profile, exc) from exc
         if profile.max_bytes is None or len(data) <= profile.max_bytes:
             return data
         if profile.format == "png" or quality <= MIN_QUALITY:

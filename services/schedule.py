@@ -151,9 +151,8 @@ def _account_id(session: Session, ref: str) -> int:
 
 def extend_slots(session: Session, series: Series, *, horizon_days: int = SLOT_HORIZON) -> int:
     """Materialise the series' slots up to its end, its count, or `horizon_days` ahead."""
-    zone = ZoneInfo("Asia/Shanghai")
     existing = {d for (d,) in session.execute(select(Slot.day).where(Slot.series_id == series.id))}
-    until = max(series.starts_on, datetime.now(zone).date()) + timedelta(days=horizon_days)
+    until = max(series.starts_on, datetime.now(ZONE).date()) + timedelta(days=horizon_days)
     added = 0
     rule = rule_of(series)
     moments = cadence.release_datetimes(rule, until=until)
