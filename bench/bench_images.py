@@ -13,8 +13,9 @@ sensor-like noise). It is generated once and kept in the temp directory (`--fres
   (pad) or fit + full-size `GaussianBlur` + `ImageOps.contain` (blur), and save with the same
   JPEG settings as ours (quality, progressive, optimize) so only the pipeline differs.
 
-Times are the best of `--rounds` runs each, wall clock and CPU time of this process (both
-sides are single-threaded; on a shared machine CPU time is the steadier of the two). Peak memory of ours is the `ru_maxrss` of a child
+Times are the best of `--rounds` runs each, wall clock and CPU time of this process. Naive is
+single-threaded; ours uses a thread per core (Pillow releases the GIL while it resamples and
+encodes), so its wall ratio is the target and its CPU ratio shows the work saved. Peak memory of ours is the `ru_maxrss` of a child
 process that imports the media package and runs `render_images` once (VmHWM: the whole
 process, interpreter and Pillow included); the child's RSS before rendering is printed too.
 

@@ -46,23 +46,31 @@ libjpeg, so `optimize=True` costs nothing extra (measured: same bytes, same time
 MAX_ANIMATION_PIXELS = 64 MP of decoded frames (e.g. 100 frames of 800×800) — a few seconds
 of work; the resized frames are kept (8-bit palette) until the GIF is written.
 
+Threads: Pillow releases the GIL while it resamples and encodes, so one call uses every core
+(up to ENCODE_THREADS_MAX): each output's resize is a task that waits only for its source
+image, a resize with over STRIP_MIN_PIXELS of output is cut into horizontal strips (same
+pixels, ±1 from float rounding), and each output is composed and encoded the moment it is
+made. Nothing is written until every encode has succeeded.
+
 Measured (bench/bench_images.py, the 10 image profiles of one story from a 24 MP JPEG with
-EXIF orientation 6, 2-core VM shared with other jobs): render_images ≈ 1.5 s CPU, peak RSS
-215 MB; one render_image per profile ≈ 4.1 s; naive Pillow (open, exif_transpose,
-ImageOps.fit / thumbnail, LANCZOS, per output) ≈ 4.8 s — ratio ≈ 0.31. The floor here is
-weibo_image: 2048 px of a 4000 px wide photo allows no draft, so one full-size LANCZOS pass
-(≈ 0.6 s) and a full decode (≈ 0.2 s) remain, plus ≈ 0.37 s of progressive JPEG encoding
-that naive pays too. Every derived output is within 47 dB PSNR of a direct LANCZOS resize
-of the full decode.
+EXIF orientation 6, 2-core VM shared with other jobs): render_images ≈ 0.9–1.0 s wall
+(≈ 1.3 s CPU), peak RSS ≈ 270 MB; naive Pillow (open, exif_transpose, ImageOps.fit /
+thumbnail, LANCZOS, per output, one thread) ≈ 4.4 s — ratio 0.21–0.23 wall, ≈ 0.30 CPU.
+Single-threaded the ratio was 0.28–0.31: the floor is weibo_image — 2048 px of a 4000 px
+wide photo allows no draft, so a full decode (≈ 0.15 s) and one full-size LANCZOS pass
+(≈ 0.4 s CPU, now in strips) remain. Every derived output is within 47 dB PSNR of a direct
+LANCZOS resize of the full decode.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +93,8 @@ BLUR_RADIUS = 4.0  # Gaussian radius at that size: ~1/24 of the long side (≈ 8
 BLUR_BRIGHTNESS = 0.6  # darkened so the picture on top stands out
 MAX_ANIMATION_PIXELS = 64_000_000  # frames × width × height of an animated GIF kept animated
 MAX_ANIMATION_FRAMES = 1000
+ENCODE_THREADS_MAX = 4  # compose + encode threads per render_images call (one per core up to this)
+STRIP_MIN_PIXELS = 1_000_000  # a resize with a smaller output is not worth cutting into strips
 
 # EXIF orientation -> Image.Transpose member name (same table as ImageOps.exif_transpose).
 _TRANSPOSE = {
@@ -143,25 +153,32 @@ def render_images(
     profiles = [profile for profile, _ in jobs]
     im, sniffed, _ = open_image(src, max_pixels=max_pixels)
     keys: list[tuple | None] = [None] * len(jobs)
-    pending: dict[tuple, Callable[[], _Encoded]] = {}  # one encoder per distinct output
-    with im:
+    # one encode per distinct output, started as soon as its picture is made: Pillow releases
+    # the GIL while it resizes and encodes, so encoding overlaps with deriving the next output
+    pending: dict[tuple, Future[_Encoded]] = {}
+    threads = encode_threads()
+    with (im, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fanout-encode") as pool,
+          ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fanout-derive") as derive,
+          ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fanout-strip") as strips):
+        submit = pool.submit
+        pools = _Pools(derive, strips, threads) if threads > 1 else None
         keep = [p.animation == "keep" for p in profiles]
         animated = any(keep) and sniffed.fmt == "GIF" and _is_animated(im)
         still = [i for i in range(len(jobs)) if not (animated and keep[i])]
         moving = [i for i in range(len(jobs)) if animated and keep[i]]
         if still:
-            these, todo = _render_still(im, sniffed.fmt, [profiles[i] for i in still])
+            these, todo = _render_still(im, sniffed.fmt, [profiles[i] for i in still], submit, pools)
             pending.update(todo)
             for i, key in zip(still, these):
                 keys[i] = key
         if moving:
             these, todo = _render_animation(im, [profiles[i] for i in moving])
-            pending.update(todo)
+            pending.update({key: submit(encode) for key, encode in todo.items()})
             for i, key in zip(moving, these):
                 keys[i] = key
+        # every distinct output encoded (the first error wins) before any file is written
+        encoded = {key: future.result() for key, future in pending.items()}
     del im  # frees the decoded source (unless an output is the source itself, unscaled)
-    # encode every distinct output, then write them all
-    encoded = {key: encode() for key, encode in pending.items()}
     infos = []
     for (_, out), key in zip(jobs, keys):
         result = encoded[key]
@@ -169,6 +186,17 @@ def render_images(
         infos.append(RenditionInfo(path=os.path.abspath(out), mime=result.mime, width=result.width,
                                    height=result.height, bytes=len(result.data)))
     return infos
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """Thread pools of one render_images call: `derive` runs resize tasks (each may wait for
+    its source's task), `strips` the strips of one big resize; separate pools, so a task
+    waiting on strips never holds the thread a strip needs."""
+
+    derive: Executor
+    strips: Executor
+    parts: int
 
 
 @dataclass(frozen=True)
@@ -308,9 +336,12 @@ def _stored_box(box: Box, orientation: int, size: tuple[int, int]) -> Box:
     }[orientation]
 
 
-def _render_still(im, fmt: str, profiles: list[ImageProfile]):
+def _render_still(im, fmt: str, profiles: list[ImageProfile], submit: Callable[..., Future],
+                  pools: _Pools | None = None):
     """Decode once and make every distinct output image; returns (key per profile,
-    {key: encoder}) — encoding is left to the caller, after the source is closed."""
+    {key: future of its encoded bytes}). Each output's compose + encode is handed to
+    `submit` (a thread pool) the moment its picture is derived; with `pools`, resizes run
+    as tasks and big ones are cut into horizontal strips."""
     icc = im.info.get("icc_profile")
     try:
         img, orientation, oriented, plans = _decode(im, fmt, profiles)
@@ -319,14 +350,14 @@ def _render_still(im, fmt: str, profiles: list[ImageProfile]):
         for i, key in enumerate(keys):
             firsts.setdefault(key, i)
         unique = list(firsts.values())
-        inners = _derive(img, orientation, oriented, [plans[i] for i in unique], icc)
+        pending: dict[tuple, Future[_Encoded]] = {}
+
+        def started(j: int, inner) -> None:
+            i = unique[j]
+            pending[keys[i]] = submit(_finish_still, inner, plans[i], profiles[i])
+
+        _derive(img, orientation, oriented, [plans[i] for i in unique], icc, on_inner=started, pools=pools)
         del img
-        pending = {}
-        for i, inner in zip(unique, inners):
-            out = _compose(inner, plans[i], profiles[i])
-            out = _output_mode(out, profiles[i].format)
-            out.info = {}  # drop EXIF, GPS, XMP, ICC, comments, transparency, ...
-            pending[keys[i]] = _still_encoder(out, profiles[i])
     except MediaError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow decode errors come in many types
@@ -334,11 +365,24 @@ def _render_still(im, fmt: str, profiles: list[ImageProfile]):
     return keys, pending
 
 
-def _still_encoder(img, profile: ImageProfile) -> Callable[[], _Encoded]:
-    return lambda: _Encoded(_encode(img, profile), profile.mime, img.width, img.height)
+def _finish_still(inner, plan: Geometry, profile: ImageProfile) -> _Encoded:
+    """Fit the derived picture onto its canvas, drop all metadata, encode (a pool thread)."""
+    try:
+        out = _compose(inner, plan, profile)
+        out = _output_mode(out, profile.format)
+        out.info = {}  # drop EXIF, GPS, XMP, ICC, comments, transparency, ...
+    except Exception as exc:  # noqa: BLE001 - Pillow errors come in many types
+        raise _corrupt(exc) from None
+    return _Encoded(_encode(out, profile), profile.mime, out.width, out.height)
 
 
-def _derive(img, orientation: int, oriented: tuple[int, int], plans: list[Geometry], icc: bytes | None) -> list:
+def encode_threads() -> int:
+    """Threads that compose and encode outputs: one per core, at most ENCODE_THREADS_MAX."""
+    return max(1, min(ENCODE_THREADS_MAX, os.cpu_count() or 1))
+
+
+def _derive(img, orientation: int, oriented: tuple[int, int], plans: list[Geometry], icc: bytes | None,
+            on_inner: Callable[[int, object], None] | None = None, pools: _Pools | None = None) -> list:
     """The inner (scaled, oriented, sRGB) image of every plan, from one decoded stored image.
 
     First the working image: the union of the plans' boxes at the largest plan's scale,
@@ -368,39 +412,90 @@ def _derive(img, orientation: int, oriented: tuple[int, int], plans: list[Geomet
     box = _stored_box((union[0] * sx, union[1] * sy, union[2] * sx, union[3] * sy), orientation, img.size)
     size = _oriented(size, orientation)  # in stored orientation
     if size != img.size or box != (0.0, 0.0, float(img.width), float(img.height)):
-        img = img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
+        img = _resize(img, size, box, pools)
     if orientation != 1:
         img = img.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
     work = _to_srgb(img, icc)
     del img
-    made: list[tuple[object, Box]] = [(work, union)]
-    inners: list = [None] * len(plans)
-    for i in sorted(range(len(plans)), key=lambda i: scales[i], reverse=True):
+    # Each output comes from the smallest image planned so far that covers it; with a pool the
+    # resizes run as tasks (a task waits for its source), so independent outputs run at once.
+    made: list[tuple[tuple[int, int], Box, Future]] = [(work.size, union, _completed(work))]
+    del work
+    futures: list[Future | None] = [None] * len(plans)
+    order = sorted(range(len(plans)), key=lambda i: scales[i], reverse=True)
+    for i in order:
         g = plans[i]
-        source, sbox = min((c for c in made if _covers(c, g)), key=lambda c: c[0].width * c[0].height)
-        fx = source.width / (sbox[2] - sbox[0])
-        fy = source.height / (sbox[3] - sbox[1])
+        ssize, sbox, source = min((c for c in made if _covers(c[0], c[1], g)), key=lambda c: c[0][0] * c[0][1])
+        fx = ssize[0] / (sbox[2] - sbox[0])
+        fy = ssize[1] / (sbox[3] - sbox[1])
         box = (
             max(0.0, (g.box[0] - sbox[0]) * fx), max(0.0, (g.box[1] - sbox[1]) * fy),
-            min(float(source.width), (g.box[2] - sbox[0]) * fx), min(float(source.height), (g.box[3] - sbox[1]) * fy),
+            min(float(ssize[0]), (g.box[2] - sbox[0]) * fx), min(float(ssize[1]), (g.box[3] - sbox[1]) * fy),
         )
-        if g.inner == source.size and box == (0.0, 0.0, float(source.width), float(source.height)):
-            inner = source
+        if g.inner == ssize and box == (0.0, 0.0, float(ssize[0]), float(ssize[1])):
+            future = source
+        elif pools is None:
+            future = _completed(_resize(source.result(), g.inner, box, None))
         else:
-            inner = source.resize(g.inner, Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
-        inners[i] = inner
-        made.append((inner, g.box))
+            future = pools.derive.submit(_resize_from, source, g.inner, box, pools)
+        futures[i] = future
+        made.append((g.inner, g.box, future))
+    inners: list = [None] * len(plans)
+    for i in order:
+        inners[i] = futures[i].result()
+        if on_inner is not None:
+            on_inner(i, inners[i])
     return inners
 
 
-def _covers(candidate, g: Geometry) -> bool:
-    """Whether `candidate` (image, box) holds g's box with at least g's pixels (±1 px rounding)."""
-    image, box = candidate
+def _completed(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _resize_from(source: Future, size: tuple[int, int], box: Box, pools: _Pools):
+    return _resize(source.result(), size, box, pools)
+
+
+def _resize(img, size: tuple[int, int], box: Box, pools: _Pools | None):
+    """LANCZOS resize of `box` of `img` to `size` (reducing_gap), in horizontal strips on
+    `pools.strips` when the output is big enough to be worth it.
+
+    Pillow releases the GIL while it resamples and takes pixels outside the box as filter
+    support, so a strip — output rows r0..r1 from source rows box_y0 + r·scale — comes out
+    as those rows of the whole resize would (to float rounding), and the strips run on
+    several cores at once.
+    """
+    from PIL import Image
+
+    width, height = size
+    parts = pools.parts if pools is not None else 1
+    if parts < 2 or width * height < STRIP_MIN_PIXELS or height < 2 * parts:
+        return img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=RESIZE_GAP)
+    scale = (box[3] - box[1]) / height
+    bounds = [round(height * k / parts) for k in range(parts + 1)]
+
+    def strip(r0: int, r1: int):
+        part_box = (box[0], box[1] + r0 * scale, box[2], box[1] + r1 * scale)
+        return img.resize((width, r1 - r0), Image.Resampling.LANCZOS, box=part_box, reducing_gap=RESIZE_GAP)
+
+    futures = [pools.strips.submit(strip, r0, r1) for r0, r1 in itertools.pairwise(bounds)]
+    parts_done = [f.result() for f in futures]
+    out = Image.new(parts_done[0].mode, size)
+    for r0, part in zip(bounds, parts_done):
+        out.paste(part, (0, r0))
+    return out
+
+
+def _covers(size: tuple[int, int], box: Box, g: Geometry) -> bool:
+    """Whether an image of `size` showing source region `box` holds g's box with at least g's
+    pixels (±1 px rounding)."""
     eps = 1e-6
     if g.box[0] < box[0] - eps or g.box[1] < box[1] - eps or g.box[2] > box[2] + eps or g.box[3] > box[3] + eps:
         return False
     kx, ky = _scale(g)
-    return image.width >= kx * (box[2] - box[0]) - 1 and image.height >= ky * (box[3] - box[1]) - 1
+    return size[0] >= kx * (box[2] - box[0]) - 1 and size[1] >= ky * (box[3] - box[1]) - 1
 
 
 def _compose(inner, g: Geometry, profile: ImageProfile):

@@ -852,3 +852,22 @@ def test_png_named_jpg_is_sniffed_and_rendered(tmp_path):
     assert (info.width, info.height) == (480, 320) and info.mime == "image/jpeg"
     with Image.open(tmp_path / "o.jpg") as im:
         assert im.format == "JPEG" and near(im.getpixel((5, 5)), RED)
+
+
+def test_striped_resize_matches_one_resize():
+    """A big resize cut into strips on two threads gives the pixels of one whole resize."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    from media.images import _Pools, _resize
+
+    rng = np.random.default_rng(1)
+    src = Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8))
+    box = (10.5, 20.25, 1990.0, 1480.0)
+    whole = np.asarray(_resize(src, (1300, 960), box, None), dtype=np.int16)
+    with ThreadPoolExecutor(2) as derive, ThreadPoolExecutor(2) as strips:
+        striped = np.asarray(_resize(src, (1300, 960), box, _Pools(derive, strips, 2)), dtype=np.int16)
+    assert striped.shape == whole.shape
+    assert np.abs(striped - whole).max() <= 1  # float rounding at most, no seam
