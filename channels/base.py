@@ -24,7 +24,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import requests
 
@@ -118,6 +118,7 @@ class StoryData:
     label: str = ""  # the campaign label, already rendered ("黄山市黄山区30项民生实事之…")
     author: str = ""
     media: tuple[MediaItem, ...] = ()
+    link: str = ""  # the story's page on the media center's site (absolute URL), "" when unknown
 
     def media_by_role(self, role: str) -> list[MediaItem]:
         return [m for m in self.media if m.role == role]
@@ -134,10 +135,25 @@ class AccountData:
     api_base: str | None = None
     credentials: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Called by a channel that obtained new credentials (a refreshed token): the dispatcher
+    # stores the merged mapping encrypted. `None` (tests, previews): nothing is kept.
+    save_credentials: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
 
     def setting(self, key: str, default: Any = None) -> Any:
         value = self.settings.get(key)
         return default if value in (None, "") else value
+
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds; settings `connect_timeout` / `read_timeout` override."""
+        return (float(self.setting("connect_timeout", DEFAULT_TIMEOUT[0])),
+                float(self.setting("read_timeout", DEFAULT_TIMEOUT[1])))
+
+    def with_credentials(self, updates: Mapping[str, Any]) -> "AccountData":
+        """A copy with `updates` merged into the credentials, handed to `save_credentials`."""
+        merged = {**self.credentials, **updates}
+        if self.save_credentials is not None:
+            self.save_credentials(merged)
+        return replace(self, credentials=merged)
 
     def __repr__(self) -> str:  # never let credentials reach a log line
         return f"AccountData(id={self.id}, channel={self.channel!r}, name={self.name!r}, mode={self.mode!r})"
@@ -237,6 +253,31 @@ class Channel:
 
     def retract(self, receipt: Receipt, account: AccountData) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    # -- outbox mode: no credentials, or no API (视频号): a person posts the package by hand
+
+    def outbox_texts(self, post: Post) -> dict[str, str]:
+        """Text files of the outbox package, name -> content (every string field by default)."""
+        return {f"{key}.txt": value for key, value in post.fields.items() if isinstance(value, str) and value}
+
+    def outbox_checklist(self, post: Post) -> list[str]:
+        """What the person must do, in Chinese, step by step (README of the package)."""
+        return [f"登录{self.title_zh or self.name}账号的发布页面",
+                "按顺序上传 files/ 中的文件" if post.files else "本条内容没有附件",
+                "逐项粘贴 .txt 文件中的文字（不要改动活动标签）",
+                "发布后复制帖子链接，在 Fanout 中“登记已发布”"]
+
+    # -- account upkeep, run by beat: refresh tokens before they expire
+
+    def maintain(self, account: AccountData, now: datetime) -> list[str]:
+        """Keep the account usable (e.g. renew tokens); returns warnings for ops (English)."""
+        return []
+
+    def http(self, account: AccountData, default_base: str, error_shape: str) -> "HttpClient":
+        """The HTTP client for `account`: its --api-base (scheme and host) or the platform's
+        documented base, the account's timeouts and this channel's request spacing."""
+        return HttpClient(account.api_base or default_base, error_shape=error_shape,
+                          min_interval=self.min_seconds_between_requests, timeout=account.timeout())
 
 
 # --------------------------------------------------------------------------- HTTP helper

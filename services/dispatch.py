@@ -201,7 +201,7 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         if not claimed:
             return "skipped"
         delivery = session.get(Delivery, delivery_id)
-        story = rendering.story_data(session, delivery.version, delivery.release_at)
+        story = rendering.story_data(session, delivery.version, delivery.release_at, public_url=settings.public_url)
         channel_name, account_id = delivery.account.channel, delivery.account_id
         version_id, version_created = delivery.story_version_id, delivery.version.created_at
         approved = review.approved_hash(session, version_id, account_id)

@@ -23,7 +23,8 @@ from services.renditions import RenditionParams, ensure_renditions
 from services.storage import Storage
 
 
-def story_data(session: Session, version: StoryVersion, release_at: datetime) -> StoryData:
+def story_data(session: Session, version: StoryVersion, release_at: datetime, *, public_url: str = "") -> StoryData:
+    """The channel's view of a story version; `link` is its page on the site under `public_url`."""
     author = session.get(User, version.created_by_id) if version.created_by_id else None
     media = tuple(
         MediaItem(role=m.role, sha256=m.asset_sha256, kind=m.asset.kind, mime=m.asset.mime, alt=m.alt,
@@ -35,6 +36,7 @@ def story_data(session: Session, version: StoryVersion, release_at: datetime) ->
         release_at=release_at, summary=version.summary, short_title=version.short_title,
         tags=tuple(version.tags or ()), theme=version.theme, unit=version.unit, label=version.label,
         author=(author.display_name if author else ""), media=media,
+        link=(public_url.rstrip("/") + f"/stories/{version.story_id}/") if public_url else "",
     )
 
 

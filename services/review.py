@@ -136,7 +136,7 @@ def run_proof(session: Session, settings: Settings, version: StoryVersion, trigg
 
 def previews(session: Session, settings: Settings, storage: Storage, version: StoryVersion) -> list[Preview]:
     """Each enabled account's approval rendering of the version (renditions are cached)."""
-    story = rendering.story_data(session, version, version.created_at)
+    story = rendering.story_data(session, version, version.created_at, public_url=settings.public_url)
     result = []
     for account in list_accounts(session, enabled_only=True):
         try:
@@ -170,7 +170,7 @@ def warm_previews(settings: Settings, storage: Storage, version_id: int) -> int:
         version = session.get(StoryVersion, version_id)
         if version is None:
             return 0
-        story = rendering.story_data(session, version, version.created_at)
+        story = rendering.story_data(session, version, version.created_at, public_url=settings.public_url)
         channels = sorted({a.channel for a in list_accounts(session, enabled_only=True)})
     made = 0
     for channel in channels:
@@ -389,7 +389,7 @@ def reapprove_delivery(session: Session, settings: Settings, storage: Storage, q
         raise PermissionDenied("the author may not review their own story", "作者不能审核自己的稿件")
     if version.review_state != R.APPROVED.value:
         raise ValidationError("the version is no longer approved", "该版本已不是通过状态")
-    data = rendering.story_data(session, version, version.created_at)
+    data = rendering.story_data(session, version, version.created_at, public_url=settings.public_url)
     renditions = rendering.renditions_for(settings, storage, delivery.account.channel, data, session)
     post_hash = rendering.approval_post(delivery.account.channel, data, renditions, version.created_at).content_hash()
     approval = ChannelApproval(version_id=version.id, account_id=delivery.account_id, post_hash=post_hash,
