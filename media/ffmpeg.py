@@ -17,7 +17,8 @@ import functools
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from media.errors import ENCODE_FAILED, TIMEOUT, MediaError
 
@@ -64,17 +65,25 @@ def run_ffmpeg(
     timeout: float,
     what: str = "ffmpeg",
     check: bool = True,
+    progress: Callable[[float], None] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `ffmpeg -hide_banner -nostdin <args>`; stdout/stderr captured as bytes.
 
     On timeout the process is killed and `MediaError(code=timeout)` raised. With `check`,
     a non-zero exit raises `MediaError(code=encode_failed)` carrying the stderr tail.
     `what` names the operation in the reason ("encode web_video", "probe", ...).
+    `progress`, when given, is called with the output time reached (seconds) as ffmpeg
+    reports it (`-progress pipe:1`, about twice a second); the args must not write to stdout.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    if progress is not None:
+        cmd[3:3] = ["-progress", "pipe:1", "-nostats"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # subprocess.run kills the child before raising
+        if progress is None:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        else:
+            proc = _run_with_progress(cmd, timeout, progress)
+    except subprocess.TimeoutExpired as exc:  # the child is killed before this is raised
         raise MediaError(
             f"{what}: ffmpeg timed out after {timeout:.0f}s: {stderr_tail(exc.stderr or b'')}".rstrip(": "),
             f"视频处理超时（超过 {timeout:.0f} 秒），请稍后重试或换用更短的视频",
@@ -93,3 +102,40 @@ def run_ffmpeg(
             code=ENCODE_FAILED,
         )
     return proc
+
+
+_OUT_TIME_RE = re.compile(rb"^out_time_(?:us|ms)=(\d+)$")
+
+
+def _run_with_progress(cmd: list[str], timeout: float,
+                       progress: Callable[[float], None]) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run with stdout read line by line for ffmpeg's `key=value` progress blocks.
+
+    stderr is drained by a thread (a full pipe would stall ffmpeg); the deadline is enforced
+    by a timer that kills the child, then TimeoutExpired is raised as subprocess.run would.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stderr_chunks: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    expired = threading.Event()
+
+    def kill() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        for line in proc.stdout:
+            match = _OUT_TIME_RE.match(line.strip())
+            if match:  # out_time_ms is in microseconds too (an old ffmpeg naming slip)
+                progress(int(match.group(1)) / 1_000_000)
+        proc.wait()
+    finally:
+        timer.cancel()
+        drain.join()
+    stderr = b"".join(stderr_chunks)
+    if expired.is_set():
+        raise subprocess.TimeoutExpired(cmd, timeout, stderr=stderr)
+    return subprocess.CompletedProcess(cmd, proc.returncode, b"", stderr)

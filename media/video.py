@@ -54,7 +54,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -392,7 +392,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def render_videos(src: str | Path, jobs: Sequence[tuple[VideoProfile, str | Path]], *, start: float | None = None,
                   end: float | None = None, label: str | None = None, font: str | None = None,
-                  timeout: float | None = None) -> list[RenditionInfo]:
+                  timeout: float | None = None,
+                  progress: Callable[[float, float], None] | None = None) -> list[RenditionInfo]:
     """Render `src` once for several (profile, out) pairs; RenditionInfo per pair, in order.
 
     One ffmpeg process decodes the source once and encodes every output whose time range
@@ -404,6 +405,8 @@ def render_videos(src: str | Path, jobs: Sequence[tuple[VideoProfile, str | Path
     source longer than max_duration is cut at a natural pause (`media.cutpoint`). `label`
     is drawn over the first `label_seconds` of each output (`font`: a CJK font path).
     Every output is written atomically; on any failure none is left behind.
+    `progress(done, total)` is called as the encodes advance, in output seconds over all the
+    ffmpeg runs this call makes (for a progress bar; `total` may be 0 when unknown).
     """
     src = Path(src)
     jobs = [(profile, Path(out)) for profile, out in jobs]
@@ -434,6 +437,13 @@ def render_videos(src: str | Path, jobs: Sequence[tuple[VideoProfile, str | Path
     for i in primary.values():
         groups.setdefault(plans[i].range, []).append(i)
 
+    def length_of(rng: _Range) -> float | None:
+        if rng.end is not None:
+            return rng.end - rng.start
+        return info.duration - rng.start if info.duration is not None else None
+
+    total = sum(length_of(rng) or 0.0 for rng in groups)
+    done_before = 0.0
     results: dict[int, RenditionInfo] = {}
     with tempfile.TemporaryDirectory(prefix="fanout-video-") as workdir, contextlib.ExitStack() as stack:
         tmps = {i: stack.enter_context(atomic_path(plans[i].out, suffix=".mp4")) for i in primary.values()}
@@ -448,12 +458,21 @@ def render_videos(src: str | Path, jobs: Sequence[tuple[VideoProfile, str | Path
                 label_layer((spec.width, spec.height), spec.text, spec.font).save(png)
                 pngs.append(png)
             args = _group_args(src, info, rng, [plans[i] for i in members], [tmps[i] for i in members], pngs)
-            length = (rng.end - rng.start) if rng.end is not None else (
-                info.duration - rng.start if info.duration is not None else None)
+            length = length_of(rng)
             budget = timeout or _encode_timeout(None if length is None else length * len(members))
             names = ", ".join(plans[i].profile.name for i in members)
             log.info("encode %s from %s (%s)", names, src.name, rng)
-            run_ffmpeg(args, timeout=budget, what=f"encode {names}")
+            report = None
+            if progress is not None:
+                offset = done_before
+
+                def report(seconds: float, offset: float = offset) -> None:
+                    progress(min(total, offset + seconds) if total else offset + seconds, total)
+
+            run_ffmpeg(args, timeout=budget, what=f"encode {names}", progress=report)
+            done_before += length or 0.0
+            if progress is not None:
+                progress(min(done_before, total), total)
             for i in members:
                 plan, tmp = plans[i], tmps[i]
                 result = probe(tmp)
@@ -478,7 +497,8 @@ def render_videos(src: str | Path, jobs: Sequence[tuple[VideoProfile, str | Path
 
 def render_video(src: str | Path, profile: VideoProfile, out: str | Path, *, start: float | None = None,
                  end: float | None = None, label: str | None = None, font: str | None = None,
-                 timeout: float | None = None) -> RenditionInfo:
+                 timeout: float | None = None,
+                 progress: Callable[[float, float], None] | None = None) -> RenditionInfo:
     """Transcode `src` per `profile` into an MP4 at `out` (atomically); return what was written.
 
     `start`/`end`: in/out points (source seconds) honoured exactly; without `end` a source
@@ -487,7 +507,8 @@ def render_video(src: str | Path, profile: VideoProfile, out: str | Path, *, sta
     """
     if not isinstance(profile, VideoProfile):
         raise TypeError(f"render_video needs a VideoProfile, got {type(profile).__name__}")
-    return render_videos(src, [(profile, out)], start=start, end=end, label=label, font=font, timeout=timeout)[0]
+    return render_videos(src, [(profile, out)], start=start, end=end, label=label, font=font, timeout=timeout,
+                         progress=progress)[0]
 
 
 # --------------------------------------------------------------------------- posters

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,30 +42,43 @@ def _profile(name: str, kind: str):  # noqa: ANN202 - a media.profiles profile
 
 
 class _Progress:
-    """Elapsed time on stderr while a long render runs, only when stderr is a terminal."""
+    """A progress bar on stderr while a render runs, only when stderr is a terminal.
 
-    def __init__(self, label: str, expected: float | None) -> None:
-        self.label, self.expected = label, expected
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    `update(done, total)` is fed by ffmpeg's own progress reports (output seconds); the bar
+    shows the share done, elapsed time and an estimate of the time left. Without a terminal
+    (a pipe, a log file, the tests) nothing is drawn and stdout keeps only the JSON summary.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, *, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._started = time.monotonic()
+        self._drawn = False
 
     def __enter__(self) -> _Progress:
-        if sys.stderr.isatty():
-            self._thread.start()
+        self._started = time.monotonic()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        if self._drawn:
             click.echo("", err=True)
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self._stop.wait(0.5):
-            elapsed = time.monotonic() - started
-            hint = f" (source {self.expected:.0f} s)" if self.expected else ""
-            click.echo(f"\r{self.label}: {elapsed:5.1f} s{hint}", err=True, nl=False)
+    def line(self, done: float, total: float) -> str:
+        elapsed = time.monotonic() - self._started
+        if total <= 0:
+            return f"{self.label}: {done:6.1f} s encoded, {elapsed:5.1f} s elapsed"
+        share = max(0.0, min(1.0, done / total))
+        filled = round(self.WIDTH * share)
+        left = f", {elapsed * (1 - share) / share:4.0f} s left" if share > 0.02 else ""
+        return (f"{self.label}: [{'#' * filled}{'.' * (self.WIDTH - filled)}] {share * 100:3.0f}%"
+                f" {elapsed:5.1f} s{left}")
+
+    def update(self, done: float, total: float) -> None:
+        if self.enabled:
+            click.echo("\r" + self.line(done, total), err=True, nl=False)
+            self._drawn = True
 
 
 @click.group("media")
@@ -121,9 +133,10 @@ def media_video(src: Path, profile_name: str, out: Path, start: float | None, en
     if not src.is_file():
         _fail(f"not a file: {src}")
     try:
-        source = probe(src)
-        with _Progress(f"rendering {profile.name}", source.duration):
-            result = render_video(src, profile, out, start=start, end=end, label=label)
+
+        with _Progress(f"rendering {profile.name}") as bar:
+            result = render_video(src, profile, out, start=start, end=end, label=label,
+                                  progress=bar.update if bar.enabled else None)
         written = probe(out)
     except MediaError as exc:
         _fail(f"{src.name}: {exc.reason}")

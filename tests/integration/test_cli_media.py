@@ -51,3 +51,36 @@ def test_image_and_video_renditions_print_a_json_summary(tmp_path):
     assert (written.width, written.height) == (1080, 1920)
     unknown = fanout("media", "video", str(clip), "-p", "tiktok_video", "-o", str(vertical))
     assert unknown.returncode == 1 and "unknown media profile" in unknown.stderr
+
+
+def test_video_render_draws_a_progress_bar_on_a_terminal_only(tmp_path):
+    """stderr a terminal (a pty): a bar fed by ffmpeg's own progress reaches 100%; stdout stays
+    pure JSON. The same command with stderr a pipe (above) prints no bar."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    clip = video(tmp_path / "clip.mp4", seconds=4)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "media", "video", str(clip), "-p", "web_video",
+                             "-o", str(tmp_path / "web.mp4")], stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ))
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout, _ = proc.communicate(timeout=300)
+    os.close(master)
+    assert proc.returncode == 0
+    assert json.loads(stdout)["profile"] == "web_video"
+    text = seen.decode("utf-8", "replace")
+    assert "rendering web_video: [" in text and "100%" in text, text
+    shares = [int(s) for s in __import__("re").findall(r"\]\s+(\d+)%", text)]
+    assert shares == sorted(shares) and shares[-1] == 100

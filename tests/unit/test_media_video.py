@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -488,3 +489,16 @@ def test_bad_inputs_raise_media_error_with_chinese_message(bad_inputs, tmp_path,
         assert info.value.reason.isascii() and info.value.message_zh
         assert any("\u4e00" <= ch <= "\u9fff" for ch in info.value.message_zh)
     assert os.listdir(tmp_path) == []
+
+
+def test_progress_reports_climb_and_the_deadline_still_kills(tmp_path):
+    seen: list[float] = []
+    args = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3", "-c:v", "libx264", "-preset",
+            "ultrafast", "-y", str(tmp_path / "p.mp4")]
+    run_ffmpeg(args, timeout=120, progress=seen.append)
+    assert seen and seen == sorted(seen) and 2.5 <= seen[-1] <= 3.2
+    slow = ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=30", "-f", "null", "-"]
+    started = time.monotonic()
+    with pytest.raises(MediaError) as refused:
+        run_ffmpeg(slow, timeout=1.0, progress=seen.append)
+    assert refused.value.code == errors.TIMEOUT and time.monotonic() - started < 10
