@@ -69,6 +69,15 @@ class MediaInfo:
     fps: float | None = None
     rotation: int = 0
     bytes: int = 0
+    color_transfer: str | None = None  # video: e.g. "bt709", "smpte2084" (HDR10 PQ), "arib-std-b67" (HLG)
+
+    @property
+    def hdr(self) -> bool:
+        """An HDR video (PQ or HLG transfer): it needs tone mapping to look right in SDR."""
+        return self.color_transfer in HDR_TRANSFERS
+
+
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -352,6 +361,7 @@ class FfmpegStreams:
     video_codec: str | None
     video_profile: str | None  # e.g. "High", "Main", "Constrained Baseline"
     pix_fmt: str | None
+    color_transfer: str | None
     audio_codec: str | None
     width: int | None
     height: int | None
@@ -370,6 +380,7 @@ _FPS_RE = re.compile(r"(\d+(?:\.\d+)?)(k?) fps")
 _TBR_RE = re.compile(r"(\d+(?:\.\d+)?)(k?) tbr")
 _PROFILE_RE = re.compile(r"^\w+ \(([^)/]+)\)")
 _PIX_FMT_RE = re.compile(r"^[^,]*, (\w+)")
+_COLOR_RE = re.compile(r"^[^,]*, \w+\(([^)]*)\)")  # yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive)
 _ROT_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
 _ROTATE_TAG_RE = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.IGNORECASE)
 
@@ -404,6 +415,9 @@ def parse_ffmpeg_info(text: str) -> FfmpegStreams:
                 xm = _PIX_FMT_RE.match(rest)
                 if xm:
                     video["pix_fmt"] = xm.group(1)
+                cm = _COLOR_RE.match(rest)
+                if cm:
+                    video["color_transfer"] = _transfer(cm.group(1))
                 dm = _DIMS_RE.search(rest)
                 if dm:
                     video["width"], video["height"] = int(dm.group(1)), int(dm.group(2))
@@ -430,6 +444,7 @@ def parse_ffmpeg_info(text: str) -> FfmpegStreams:
         video_codec=video.get("codec"),
         video_profile=video.get("profile"),
         pix_fmt=video.get("pix_fmt"),
+        color_transfer=video.get("color_transfer"),
         audio_codec=audio_codec,
         width=video.get("width"),
         height=video.get("height"),
@@ -439,6 +454,18 @@ def parse_ffmpeg_info(text: str) -> FfmpegStreams:
         has_audio=has_audio,
         has_video=bool(video),
     )
+
+
+def _transfer(props: str) -> str | None:
+    """The transfer characteristic in ffmpeg's "(range, matrix/primaries/transfer, ...)" note;
+    one name alone ("bt709") stands for all three; "unknown" is None."""
+    for item in (part.strip() for part in props.split(",")):
+        names = item.split("/")
+        if len(names) == 3:
+            return None if names[2] == "unknown" else names[2]
+        if item in ("bt709", "bt2020nc", "smpte170m", "bt470bg", "smpte240m"):
+            return item
+    return None
 
 
 def describe_streams(path: str | Path) -> FfmpegStreams:
@@ -508,6 +535,7 @@ def _probe_video(path: Path, sniffed: Sniffed, size: int, max_bytes: int | None)
         fps=info.fps,
         rotation=info.rotation,
         bytes=size,
+        color_transfer=info.color_transfer,
     )
 
 

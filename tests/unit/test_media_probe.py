@@ -351,3 +351,17 @@ def test_parse_ffmpeg_info_anamorphic_no_duration():
     s = parse_ffmpeg_info(FFMPEG_ANAMORPHIC)
     assert s.duration is None
     assert (s.width, s.height, s.sar, s.fps) == (1440, 1080, (4, 3), 25.0)
+
+
+@pytest.mark.parametrize(("stream", "transfer"), [
+    ("hevc (Main 10) (hvc1 / 0x31637668), yuv420p10le(tv, bt2020nc/bt2020/smpte2084), 3840x2160", "smpte2084"),
+    ("hevc (Main 10), yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67, progressive), 1920x1080", "arib-std-b67"),
+    ("h264 (High), yuv420p(tv, bt709, progressive), 1920x1080 [SAR 1:1 DAR 16:9]", "bt709"),
+    ("h264 (High 10), yuv420p10le(tv, bt2020nc/unknown/unknown, progressive), 320x180", None),
+    ("h264 (High), yuv420p(progressive), 320x180", None),
+])
+def test_colour_transfer_is_read_from_the_stream_line(stream, transfer):
+    from media.probe import parse_ffmpeg_info
+
+    text = f"Input #0, mov\n  Duration: 00:00:01.00, start: 0.0\n  Stream #0:0[0x1](und): Video: {stream}, 25 fps\n"
+    assert parse_ffmpeg_info(text).color_transfer == transfer

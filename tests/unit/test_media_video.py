@@ -502,3 +502,48 @@ def test_progress_reports_climb_and_the_deadline_still_kills(tmp_path):
     with pytest.raises(MediaError) as refused:
         run_ffmpeg(slow, timeout=1.0, progress=seen.append)
     assert refused.value.code == errors.TIMEOUT and time.monotonic() - started < 10
+
+
+def test_hdr_pq_source_is_tone_mapped_to_bt709(tmp_path):
+    """A 10-bit BT.2020 PQ (HDR10) phone clip: detected, tone-mapped, tagged BT.709 SDR.
+    Without tone mapping the PQ code values would be shown as SDR: a flat, grey picture."""
+    hdr = tmp_path / "hdr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p10le", "-x264-params", "colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc",
+           str(hdr))
+    info = probe(hdr)
+    assert info.hdr and info.color_transfer == "smpte2084"
+    mapped, naive = tmp_path / "mapped.mp4", tmp_path / "naive.mp4"
+    render_video(hdr, SMALL, mapped)
+    assert_web_mp4(mapped, (320, 180))
+    assert describe_streams(mapped).color_transfer == "bt709"
+    ffmpeg("-i", str(hdr), "-vf", "format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(naive))
+    tone_mapped, untouched = frame_at(mapped, 0.5), frame_at(naive, 0.5)
+    assert gray(tone_mapped).mean[0] > 20  # not black
+    assert diff(tone_mapped, untouched) > 8  # the curve really changed the picture
+
+
+def test_8k_source_renders_vertical_within_the_memory_budget(tmp_path):
+    """A 7680×4320 source (a new phone's 8K mode): rendered to 1080×1920 with the decoder's
+    frames in flight capped, the ffmpeg child stays under the issue's 600 MB per rendition."""
+    import subprocess
+    import sys
+
+    from media.video import decode_threads
+
+    src = tmp_path / "8k.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=7680x4320:r=5:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", str(src))
+    info = probe(src)
+    assert (info.width, info.height) == (7680, 4320)
+    assert decode_threads(info) == 2 or (os.cpu_count() or 1) == 1
+    script = ("import json, resource, sys\n"
+              "from media import get_profile\nfrom media.video import render_video\n"
+              "r = render_video(sys.argv[1], get_profile('douyin_video'), sys.argv[2])\n"
+              "print(json.dumps([r.width, r.height, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+    done = subprocess.run([sys.executable, "-c", script, str(src), str(tmp_path / "v.mp4")], capture_output=True,
+                          text=True, timeout=300, check=True)
+    width, height, child_kb = __import__("json").loads(done.stdout)
+    assert (width, height) == (1080, 1920)
+    assert child_kb / 1024 < 600, f"ffmpeg peaked at {child_kb / 1024:.0f} MB"
+    assert_web_mp4(tmp_path / "v.mp4", (1080, 1920))
