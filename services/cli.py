@@ -929,6 +929,60 @@ def deliveries(story_id: int | None, as_json: bool) -> None:
         _print_deliveries(rows)
 
 
+@main.group()
+def outbox() -> None:
+    """Packages waiting for a person to post them by hand (outbox accounts, 视频号)."""
+
+
+@outbox.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def outbox_list(as_json: bool) -> None:
+    """Deliveries waiting in the outbox, oldest first, with their package folder."""
+    from services import dispatch
+    from services import outbox as box
+    from services.db import session_scope
+
+    _ready_db()
+    settings = get_settings()
+    with session_scope() as session:
+        rows = [{**dispatch.delivery_view(d), "package": str(box.package_dir(settings, d.id))}
+                for d in box.waiting(session)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5}  story {row['story_id']} v{row['version']}  {row['channel']}/{row['account']:<20}"
+                   f" {row['package']}")
+
+
+@outbox.command("zip")
+@click.argument("delivery_id", type=int)
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path))
+def outbox_zip(delivery_id: int, out: Path) -> None:
+    """Write the package of DELIVERY_ID as a zip file."""
+    from media.fsutil import write_bytes_atomic
+    from services import outbox as box
+
+    _ready_db()
+    write_bytes_atomic(out, box.zip_bytes(get_settings(), delivery_id))
+    click.echo(str(out))
+
+
+@outbox.command("posted")
+@click.argument("delivery_id", type=int)
+@click.option("--url", required=True, help="the post's URL on the platform")
+@click.option("--as", "as_user", required=True, help="who posted it (username)")
+def outbox_posted(delivery_id: int, url: str, as_user: str) -> None:
+    """Record that DELIVERY_ID was posted by hand at URL (outbox -> published, audited)."""
+    from services import outbox as box
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        delivery = box.record_posted(session, delivery_id, url, _as_user(session, as_user))
+        click.echo(f"delivery {delivery.id}: {delivery.state} {delivery.remote_url}")
+
+
 @main.command()
 def sweep() -> None:
     """Re-enqueue lost work and recover deliveries of dead workers (beat does this every minute)."""

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from channels import get_channel
 from channels.base import OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
 from media import MediaError
-from services import audit, rendering, review
+from services import audit, outbox, rendering, review
 from services.accounts import account_data
 from services.config import Settings
 from services.db import after_commit, session_scope
@@ -273,10 +273,19 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
     try:
         channel = get_channel(account.channel)
         post = _post_with_paths(storage, post)
+        to_outbox = outbox.goes_to_outbox(channel, account)
+        if to_outbox:
+            where = outbox.write_package(settings, channel, post, account, delivery_id=delivery_id)
     except Exception as exc:  # nothing was sent yet: safe to retry
         with session_scope() as session:
             return _fail_or_retry(session, settings, queue, delivery_id, S.PUBLISHING, "publish",
                                   f"before sending: {exc.__class__.__name__}: {exc}", "prepare", None, worker)
+    if to_outbox:
+        with session_scope() as session:
+            transition(session, delivery_id, [S.PUBLISHING], S.OUTBOX, worker=worker,
+                       message=f"outbox package written: {where.name}; waiting for a person to post it",
+                       last_error=None, last_error_code=None)
+        return S.OUTBOX.value
     try:
         receipt = channel.publish(post, account)
     except TransientChannelError as exc:
@@ -409,8 +418,8 @@ def wait_until_final(story_ids: list[int], *, timeout: float, poll: float = 0.3,
     while True:
         with session_scope() as session:
             views = [delivery_view(d) for sid in story_ids for d in deliveries_for(session, story_id=sid)]
-        if views and all(v["state"] in FINAL_STATES or v["state"] == S.HELD.value for v in views):
-            return views  # held waits for a person (re-approval, freeze): stop waiting too
+        if views and all(v["state"] in FINAL_STATES or v["state"] in (S.HELD.value, S.OUTBOX.value) for v in views):
+            return views  # held / outbox wait for a person (re-approval, freeze, hand posting): stop waiting
         if time.monotonic() > deadline:
             raise TimeoutError(f"deliveries not final after {timeout:.0f}s: "
                                + ", ".join(f"#{v['id']}={v['state']}" for v in views if v["state"] not in FINAL_STATES))

@@ -434,6 +434,7 @@ class DeliveryState(str, enum.Enum):
     UNKNOWN = "unknown"
     RETRACTED = "retracted"
     HELD = "held"
+    OUTBOX = "outbox"  # package written (services/outbox.py), waiting for a person to post it
 
 
 FINAL_STATES = frozenset({DeliveryState.PUBLISHED.value, DeliveryState.FAILED.value,

@@ -38,7 +38,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, object_session
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -53,6 +53,7 @@ from services.storage import open_storage
 from services.stories import MediaInput, StoryInput, create_story, get_story, list_stories
 from services.users import authenticate, get_user, require_role
 from services.web.calendar import calendar_router, calendar_url
+from services.web.outbox import outbox_router
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("fanout.web")
@@ -61,6 +62,7 @@ UPLOAD_MAX_BYTES = 512 * 1024 * 1024
 STATE_ZH = {
     "planned": "已计划", "rendering": "渲染中", "ready": "待发布", "publishing": "发布中", "published": "已发布",
     "retry_wait": "等待重试", "failed": "失败", "unknown": "结果待核实", "retracted": "已撤回", "held": "已暂停",
+    "outbox": "待人工发布",
 }
 CHANNEL_ZH = {
     "website": "网站", "rss": "RSS", "weibo": "微博", "douyin": "抖音", "wechat_mp": "公众号",
@@ -72,7 +74,7 @@ ACTION_ZH = {
     "create": "创建", "edit": "修改", "submit": "提交审核", "withdraw": "撤回送审", "approve": "审核通过",
     "reject": "审核退回", "escalate": "请示", "answer": "答复请示", "reapprove": "渠道重新审核",
     "publish": "发布", "retract": "撤稿", "login": "登录", "login_failed": "登录失败", "password": "修改密码",
-    "proofing": "修改校对词库",
+    "proofing": "修改校对词库", "outbox.posted": "登记人工发布",
 }
 OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号"}
 FINDING_ZH = {"limit": "渠道限制", "sensitive": "敏感词", "typo": "错别字", "cover": "封面", "alt": "替代文字",
@@ -341,6 +343,14 @@ def waiting_count(user: User | None) -> int:
     return sum(len(stories) for stories in review.inbox(session, user).values())
 
 
+def outbox_count(user: User | None) -> int:
+    """Deliveries waiting for a person to post them (the nav badge of 人工发布)."""
+    session = object_session(user) if user is not None else None
+    if session is None:
+        return 0
+    return session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "outbox")) or 0
+
+
 def _as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -414,6 +424,7 @@ def create_app() -> FastAPI:
         user = context["user"]
         context["nav_levels"] = sorted(review.reviewer_levels(user)) if user else []
         context["nav_waiting"] = waiting_count(user)
+        context["nav_outbox"] = outbox_count(user)
         context.setdefault("flash", request.session.pop("flash", None))
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -421,6 +432,7 @@ def create_app() -> FastAPI:
         request.session["flash"] = message
 
     app.include_router(calendar_router(render, flash))
+    app.include_router(outbox_router(render, flash))
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResponse:
