@@ -44,6 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fanout.render_delivery": {"queue": MEDIA_QUEUE},
             "fanout.publish_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.reconcile_delivery": {"queue": PUBLISH_QUEUE},
+            "fanout.retract_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.prepare_review": {"queue": MEDIA_QUEUE},
             "fanout.tick": {"queue": PUBLISH_QUEUE},
         },
@@ -131,6 +132,9 @@ class CeleryTaskQueue:
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(reconcile_delivery, delivery_id, countdown)
 
+    def retract(self, delivery_id: int, countdown: float | None = None) -> None:
+        self._send(retract_delivery, delivery_id, countdown)
+
     def prepare_review(self, version_id: int) -> None:
         self._send(prepare_review, version_id, None)
 
@@ -172,6 +176,14 @@ def reconcile_delivery(self: Task, delivery_id: int) -> str:
 
     settings, storage, queue = _context()
     return dispatch.reconcile_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.retract_delivery", bind=True, soft_time_limit=100, time_limit=120)
+def retract_delivery(self: Task, delivery_id: int) -> str:
+    from services import retraction
+
+    settings, _storage, queue = _context()
+    return retraction.retract_delivery(settings, queue, int(delivery_id), worker=_worker_name(self))
 
 
 @app.task(name="fanout.prepare_review", soft_time_limit=540, time_limit=600)

@@ -929,6 +929,33 @@ def deliveries(story_id: int | None, as_json: bool) -> None:
         _print_deliveries(rows)
 
 
+@main.command()
+@click.argument("story_id", type=int)
+@click.option("--reason", required=True, help="why it comes down (audited)")
+@click.option("--as", "as_user", required=True, help="who retracts it (editor, ops or admin)")
+@click.option("--json", "as_json", is_flag=True)
+def retract(story_id: int, reason: str, as_user: str, as_json: bool) -> None:
+    """Take STORY_ID down from every channel whose API allows it; list what a person must remove."""
+    import dataclasses
+
+    from services import retraction
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        plan = retraction.retract_story(session, _queue(), story_id, reason, _as_user(session, as_user))
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(plan), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"story {story_id} retracted: {len(plan.by_api)} deletions sent to platforms, "
+               f"{len(plan.cancelled)} deliveries cancelled before sending")
+    for title, rows in (("remove by hand", plan.by_hand), ("check by hand (may have been posted)", plan.to_check)):
+        if rows:
+            click.echo(f"{title}:")
+            for row in rows:
+                click.echo(f"  #{row['id']} {row['channel']}/{row['account']} {row['url'] or row['state']}")
+
+
 @main.group()
 def outbox() -> None:
     """Packages waiting for a person to post them by hand (outbox accounts, 视频号)."""

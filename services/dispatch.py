@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,7 @@ from services.models import (
     DeliveryLog,
     DeliveryState as S,
     Story,
+    StoryVersion,
     ReviewState,
     StoryStatus,
     User,
@@ -65,6 +66,7 @@ class TaskQueue(Protocol):
     def render(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def publish(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None: ...
+    def retract(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def prepare_review(self, version_id: int) -> None: ...
 
 
@@ -122,6 +124,11 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
             f"story {story_id} v{version.number} is not approved (review state: {version.review_state}); "
             "it needs 初审, 复审 and 终审 first",
             f"稿件 {story_id} 第 {version.number} 版尚未通过三审（当前：{review.STATE_ZH.get(version.review_state, version.review_state)}），不能发布")
+    if story.status == StoryStatus.RETRACTED.value and session.scalar(
+            select(Delivery.id).where(Delivery.story_version_id == version.id).limit(1)) is not None:
+        raise ValidationError(
+            f"story {story_id} v{version.number} was retracted; edit it and pass review again to publish a new version",
+            f"稿件 {story_id} 第 {version.number} 版已撤稿；如需重发，请修改后重新送审")
     query = select(ChannelAccount).where(ChannelAccount.enabled.is_(True)).order_by(ChannelAccount.id)
     if account_ids:
         query = query.where(ChannelAccount.id.in_(account_ids))
@@ -253,8 +260,14 @@ def _record_published(session: Session, delivery_id: int, receipt: Receipt, work
                     last_error=None, last_error_code=None, retry_stage=None, next_attempt_at=None)
     if ok:
         story_id = session.scalar(select(Delivery.story_id).where(Delivery.id == delivery_id))
-        session.execute(update(Story).where(Story.id == story_id, Story.status == StoryStatus.DRAFT.value)
-                        .values(status=StoryStatus.PUBLISHED.value))
+        version_id = session.scalar(select(Delivery.story_version_id).where(Delivery.id == delivery_id))
+        session.execute(update(Story).where(Story.id == story_id, or_(
+            Story.status == StoryStatus.DRAFT.value,
+            # a corrected version of a retracted story, published again
+            and_(Story.status == StoryStatus.RETRACTED.value,
+                 select(func.max(StoryVersion.id)).where(StoryVersion.story_id == story_id).scalar_subquery()
+                 == version_id)))
+            .values(status=StoryStatus.PUBLISHED.value))
     return ok
 
 
@@ -347,7 +360,7 @@ def sweep(settings: Settings, queue: TaskQueue, *, now: datetime | None = None) 
     """Recover lost messages and dead workers. Safe to run anywhere, any number of times."""
     now = now or utcnow()
     stale = now - timedelta(seconds=settings.stale_seconds)
-    counts = {"render": 0, "publish": 0, "reconcile": 0, "revived": 0, "unknown": 0}
+    counts = {"render": 0, "publish": 0, "reconcile": 0, "revived": 0, "unknown": 0, "retract": 0}
     with session_scope() as session:
         rows = session.execute(select(Delivery.id, Delivery.state, Delivery.retry_stage).where(or_(
             and_(Delivery.state.in_([S.PLANNED.value, S.READY.value]), Delivery.updated_at < stale),
@@ -378,6 +391,11 @@ def sweep(settings: Settings, queue: TaskQueue, *, now: datetime | None = None) 
                           last_error="publish worker lost mid-call", last_error_code="worker-lost"):
                 after_commit(session, lambda i=delivery_id: queue.reconcile(i))
                 counts["unknown"] += 1
+        # a retraction whose message was lost (deleting twice is harmless: the post is gone)
+        for (delivery_id,) in session.execute(select(Delivery.id).where(
+                Delivery.state == S.RETRACTING.value, Delivery.updated_at < dead_publish)).all():
+            after_commit(session, lambda i=delivery_id: queue.retract(i))
+            counts["retract"] += 1
     return counts
 
 

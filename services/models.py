@@ -434,6 +434,7 @@ class DeliveryState(str, enum.Enum):
     UNKNOWN = "unknown"
     RETRACTED = "retracted"
     HELD = "held"
+    RETRACTING = "retracting"  # a retraction asked the platform to delete it (services/retraction.py)
     OUTBOX = "outbox"  # package written (services/outbox.py), waiting for a person to post it
 
 

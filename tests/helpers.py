@@ -21,6 +21,9 @@ class RecordingQueue:
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None:
         self.sent.append(("reconcile", delivery_id, countdown))
 
+    def retract(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("retract", delivery_id, countdown))
+
     def prepare_review(self, version_id: int) -> None:
         self.sent.append(("prepare_review", version_id, None))
 

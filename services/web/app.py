@@ -62,7 +62,7 @@ UPLOAD_MAX_BYTES = 512 * 1024 * 1024
 STATE_ZH = {
     "planned": "已计划", "rendering": "渲染中", "ready": "待发布", "publishing": "发布中", "published": "已发布",
     "retry_wait": "等待重试", "failed": "失败", "unknown": "结果待核实", "retracted": "已撤回", "held": "已暂停",
-    "outbox": "待人工发布",
+    "outbox": "待人工发布", "retracting": "撤回中",
 }
 CHANNEL_ZH = {
     "website": "网站", "rss": "RSS", "weibo": "微博", "douyin": "抖音", "wechat_mp": "公众号",
