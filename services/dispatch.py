@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Protocol
 
 from sqlalchemy import and_, func, or_, select, update
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from channels import get_channel
 from channels.base import OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
 from media import MediaError
-from services import audit, outbox, rendering, review
+from services import audit, outbox, ratelimit, rendering, review
 from services.accounts import account_data
 from services.config import Settings
 from services.db import after_commit, session_scope
@@ -273,7 +273,23 @@ def _record_published(session: Session, delivery_id: int, receipt: Receipt, work
 
 def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
                      worker: str = "") -> str:
-    """ready → publishing → published (or retry_wait / failed / unknown)."""
+    """ready → publishing → published (or retry_wait / failed / unknown / outbox).
+
+    Before claiming, the account's rate limit (services/ratelimit.py, shared by every worker
+    process) is asked for a slot; without one the task comes back later and nothing changes.
+    """
+    wait = _throttle(settings, delivery_id)
+    if wait:
+        # wait in retry_wait (attempts unchanged) so the sweep sends it when due, not every minute;
+        # the countdown stays below the broker's visibility timeout (retry_max_seconds)
+        with session_scope() as session:
+            if transition(session, delivery_id, [S.READY, S.RETRY_WAIT], S.RETRY_WAIT, worker=worker,
+                          extra_where=or_(Delivery.state == S.READY.value, _due_retry("publish")),
+                          message=f"account rate limit: next slot in {wait:.0f}s", retry_stage="publish",
+                          next_attempt_at=utcnow() + timedelta(seconds=wait)):
+                after_commit(session, lambda: queue.publish(delivery_id,
+                                                            countdown=min(wait, settings.retry_max_seconds)))
+        return "throttled"
     with session_scope() as session:
         claimed = transition(session, delivery_id, [S.READY, S.RETRY_WAIT], S.PUBLISHING, worker=worker,
                              extra_where=or_(Delivery.state == S.READY.value, _due_retry("publish")),
@@ -324,6 +340,27 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
         if _record_published(session, delivery_id, receipt, worker, f"published as {receipt.remote_id}"):
             return S.PUBLISHED.value
     return "lost-claim"
+
+
+def _throttle(settings: Settings, delivery_id: int) -> float:
+    """0 when the delivery may be sent now (slot taken), else seconds to wait (with jitter)."""
+    with session_scope() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state not in (S.READY.value, S.RETRY_WAIT.value):
+            return 0.0  # the claim decides what happens
+        due_at = delivery.next_attempt_at
+        if delivery.state == S.RETRY_WAIT.value and due_at is not None and (
+                due_at if due_at.tzinfo else due_at.replace(tzinfo=timezone.utc)) > utcnow():
+            return 0.0  # not due: the claim skips it
+        account = account_data(settings, delivery.account)
+    channel = get_channel(account.channel)
+    if outbox.goes_to_outbox(channel, account):
+        return 0.0
+    interval = ratelimit.account_interval(channel, account)
+    if interval <= 0:
+        return 0.0
+    wait = ratelimit.limiter_for(settings).try_acquire(f"account:{account.id}", interval)
+    return wait + random.uniform(0, min(5.0, wait * 0.1)) if wait > 0 else 0.0
 
 
 def reconcile_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
