@@ -1,6 +1,7 @@
 """Channel registry: the names the CLI, API and database use, mapped to their classes.
 
-Explicit on purpose (no entry-point discovery): adding a channel is one line here.
+Explicit on purpose (no entry-point discovery): adding a channel is one line here. The
+modules are imported when the registry is asked for, never at package import.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from channels.base import Channel
 
 def registry() -> dict[str, type[Channel]]:
     """Every channel this build knows, by registry name (../shared/DESIGN.md)."""
+    from channels.douyin import DouyinChannel
     from channels.rss import RssChannel
+    from channels.webhook import WebhookChannel
     from channels.website import WebsiteChannel
+    from channels.wechat_channels import WechatChannelsChannel
+    from channels.wordpress import WordpressChannel
 
-    return {
-        WebsiteChannel.name: WebsiteChannel,
-        RssChannel.name: RssChannel,
-    }
+    classes = (WebsiteChannel, RssChannel, DouyinChannel, WechatChannelsChannel, WordpressChannel, WebhookChannel)
+    return {cls.name: cls for cls in classes}
 
 
 def get_channel(name: str) -> Channel:

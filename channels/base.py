@@ -241,6 +241,8 @@ class Channel:
     min_seconds_between_requests: ClassVar[float] = 0.0
     supports_live: ClassVar[bool] = True
     supports_retract: ClassVar[bool] = True
+    # Credentials a live account must have (DESIGN.md's names); without them it posts via the outbox.
+    credential_keys: ClassVar[tuple[str, ...]] = ()
 
     def render(self, story: StoryData, renditions: RenditionSet) -> Post:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -96,8 +97,25 @@ def account_data(settings: Settings, account: ChannelAccount) -> AccountData:
         "timezone": settings.timezone,
     }
     merged.update(account.settings or {})
+    account_id = account.id
+
+    def save(credentials: Mapping[str, Any]) -> None:  # a channel refreshed a token: keep it, encrypted
+        store_credentials(settings, account_id, dict(credentials))
+
     return AccountData(
         id=account.id, channel=account.channel, name=account.name, mode=account.mode,
         api_base=account.api_base, credentials=decrypt_credentials(settings, account.credentials_encrypted),
-        settings=merged,
+        settings=merged, save_credentials=save,
     )
+
+
+def store_credentials(settings: Settings, account_id: int, credentials: dict[str, Any]) -> None:
+    """Replace an account's credentials (encrypted) in a transaction of its own: a channel
+    calls this mid-publish, outside the dispatcher's transactions. Never logged."""
+    from sqlalchemy import update
+
+    from services.db import session_scope
+
+    with session_scope() as session:
+        session.execute(update(ChannelAccount).where(ChannelAccount.id == account_id)
+                        .values(credentials_encrypted=encrypt_credentials(settings, credentials)))

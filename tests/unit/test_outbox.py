@@ -88,3 +88,33 @@ def test_recording_the_url_publishes_once_and_is_audited(waiting):
             outbox.record_posted(session, delivery_id, url + "2", desk(session)["editor"])
         assert session.get(Delivery, delivery_id).remote_url == url
         assert [e.action for e in events(session, story_id=story_id)].count("outbox.posted") == 1
+
+
+def test_refreshed_credentials_are_stored_encrypted(home, settings):
+    from services.accounts import account_data
+    from services.models import ChannelAccount
+
+    with session_scope() as session:
+        account = add_account(session, settings, "webhook", "合作平台", credentials={"secret": "old-secret"},
+                              api_base="http://127.0.0.1:9/hook")
+        data = account_data(settings, account)
+        account_id = account.id
+    newer = data.with_credentials({"secret": "rotated-secret"})
+    assert newer.credentials["secret"] == "rotated-secret"
+    with session_scope() as session:
+        stored = session.get(ChannelAccount, account_id)
+        assert b"rotated-secret" not in stored.credentials_encrypted
+        assert account_data(settings, stored).credentials == {"secret": "rotated-secret"}
+
+
+def test_a_live_account_without_its_credentials_goes_to_the_outbox(home, settings):
+    from channels import get_channel
+    from channels.base import AccountData
+
+    webhook = get_channel("webhook")
+    assert outbox.goes_to_outbox(webhook, AccountData(id=1, channel="webhook", name="a"))
+    assert not outbox.goes_to_outbox(webhook, AccountData(id=1, channel="webhook", name="a",
+                                                          credentials={"secret": "s"}))
+    assert outbox.goes_to_outbox(webhook, AccountData(id=1, channel="webhook", name="a", mode="outbox",
+                                                      credentials={"secret": "s"}))
+    assert outbox.goes_to_outbox(get_channel("website"), AccountData(id=1, channel="website", name="w")) is False
