@@ -26,6 +26,7 @@ from services.config import Settings, get_settings
 log = logging.getLogger("fanout.worker")
 
 MEDIA_QUEUE = "media"
+ACCOUNT_UPKEEP_SECONDS = 3600  # token upkeep: Douyin access tokens live 15 days, refresh tokens 30
 PUBLISH_QUEUE = "publish"
 HEARTBEAT_SECONDS = 5.0
 
@@ -47,6 +48,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fanout.retract_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.prepare_review": {"queue": MEDIA_QUEUE},
             "fanout.tick": {"queue": PUBLISH_QUEUE},
+            "fanout.maintain_accounts": {"queue": PUBLISH_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -54,7 +56,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "timezone": settings.timezone,
         "enable_utc": True,
-        "beat_schedule": {"tick": {"task": "fanout.tick", "schedule": settings.tick_seconds}},
+        "beat_schedule": {
+            "tick": {"task": "fanout.tick", "schedule": settings.tick_seconds},
+            "maintain-accounts": {"task": "fanout.maintain_accounts", "schedule": ACCOUNT_UPKEEP_SECONDS},
+        },
         "beat_schedule_filename": str(settings.run_dir / "celerybeat-schedule"),
     }
     if settings.broker_url:
@@ -206,6 +211,14 @@ def tick() -> dict[str, Any]:
         released = schedule.tick(session, settings, queue)
     return {"released": released.released, "late": released.late, "missed": released.missed,
             "frozen": released.frozen, **dispatch.sweep(settings, queue)}
+
+
+@app.task(name="fanout.maintain_accounts", soft_time_limit=240, time_limit=300)
+def maintain_accounts() -> dict[str, list[str]]:
+    """Hourly from beat: refresh tokens before they expire (Douyin, 公众号); warnings are logged."""
+    from services.accounts import maintain_accounts as run
+
+    return run(get_settings())
 
 
 # --------------------------------------------------------------------------- worker lifecycle

@@ -119,3 +119,31 @@ def store_credentials(settings: Settings, account_id: int, credentials: dict[str
     with session_scope() as session:
         session.execute(update(ChannelAccount).where(ChannelAccount.id == account_id)
                         .values(credentials_encrypted=encrypt_credentials(settings, credentials)))
+
+
+def maintain_accounts(settings: Settings, now: Any = None) -> dict[str, list[str]]:
+    """Run every enabled live account's channel upkeep (token refresh and renewal); returns
+    "channel/name" -> warnings for ops (English). One account's failure never stops the rest."""
+    import logging
+    from datetime import datetime, timezone
+
+    from channels import get_channel
+    from services.db import session_scope
+
+    log = logging.getLogger("fanout.accounts")
+    now = now or datetime.now(timezone.utc)
+    with session_scope() as session:
+        accounts = [account_data(settings, a) for a in list_accounts(session, enabled_only=True)
+                    if a.mode == AccountMode.LIVE.value]
+    report: dict[str, list[str]] = {}
+    for account in accounts:
+        where = f"{account.channel}/{account.name}"
+        try:
+            warnings = get_channel(account.channel).maintain(account, now)
+        except Exception as exc:  # noqa: BLE001 - a broken account must not hide the others
+            warnings = [f"upkeep failed: {exc.__class__.__name__}: {exc}"]
+        for warning in warnings:
+            log.warning("account %s: %s", where, warning)
+        if warnings:
+            report[where] = list(warnings)
+    return report

@@ -841,6 +841,20 @@ def account_add(channel: str, name: str, mode: str, api_base: str | None, creden
         click.echo(f"account {created.id}: {created.channel}/{created.name} ({created.mode})")
 
 
+@account.command("check")
+def account_check() -> None:
+    """Run every live account's upkeep now (token refresh/renewal) and print the warnings."""
+    from services.accounts import maintain_accounts
+
+    _ready_db()
+    report = maintain_accounts(get_settings())
+    for where, warnings in report.items():
+        for warning in warnings:
+            click.echo(f"{where}: {warning}")
+    if not report:
+        click.echo("every live account is fine")
+
+
 @account.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def account_list(as_json: bool) -> None:
