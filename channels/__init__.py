@@ -16,9 +16,10 @@ def registry() -> dict[str, type[Channel]]:
     from channels.webhook import WebhookChannel
     from channels.website import WebsiteChannel
     from channels.wechat_channels import WechatChannelsChannel
+    from channels.wechat_mp import WechatMpChannel
     from channels.wordpress import WordpressChannel
 
-    classes = (WebsiteChannel, RssChannel, DouyinChannel, WechatChannelsChannel, WordpressChannel, WebhookChannel)
+    classes = (WebsiteChannel, RssChannel, DouyinChannel, WechatMpChannel, WechatChannelsChannel, WordpressChannel, WebhookChannel)
     return {cls.name: cls for cls in classes}
 
 

@@ -56,7 +56,16 @@ class PermanentChannelError(ChannelError):
 
 
 class OutcomeUnknownError(ChannelError):
-    """The request may have reached the platform: reconcile before doing anything else."""
+    """The request may have reached the platform: reconcile before doing anything else.
+
+    `hint` is what the platform did say (e.g. 公众号's publish_id of a submitted article): the
+    dispatcher stores it with the delivery and hands it back to `reconcile(..., hint=...)`,
+    whichever worker process runs the reconcile.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, hint: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.hint = dict(hint or {})
 
 
 class RenderError(PermanentChannelError):
@@ -251,6 +260,8 @@ class Channel:
         raise NotImplementedError
 
     def reconcile(self, post: Post, account: AccountData) -> Receipt | None:  # pragma: no cover
+        """`None`: certainly not posted. A channel whose OutcomeUnknownError carries a `hint`
+        also accepts `hint=` (the stored mapping) as a keyword argument."""
         raise NotImplementedError
 
     def retract(self, receipt: Receipt, account: AccountData) -> None:  # pragma: no cover

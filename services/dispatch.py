@@ -333,7 +333,8 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
         with session_scope() as session:
             if transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN, worker=worker,
                           message=f"outcome unknown: {reason}", last_error=reason,
-                          last_error_code=getattr(exc, "code", None) or "unknown"):
+                          last_error_code=getattr(exc, "code", None) or "unknown",
+                          reconcile_hint=getattr(exc, "hint", None) or None):
                 after_commit(session, lambda: queue.reconcile(delivery_id, countdown=2.0))
         return S.UNKNOWN.value
     with session_scope() as session:
@@ -373,8 +374,18 @@ def reconcile_delivery(settings: Settings, storage: Storage, queue: TaskQueue, d
         delivery = session.get(Delivery, delivery_id)
         post = Post.from_json(delivery.post_json)
         account = account_data(settings, delivery.account)
+        hint = dict(delivery.reconcile_hint or {})
     try:
-        receipt = get_channel(account.channel).reconcile(_post_with_paths(storage, post), account)
+        channel = get_channel(account.channel)
+        extra = {"hint": hint} if hint else {}
+        receipt = channel.reconcile(_post_with_paths(storage, post), account, **extra)
+    except OutcomeUnknownError as exc:  # still undecided on the platform: ask again later
+        with session_scope() as session:
+            if transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN, worker=worker,
+                          message=f"still unknown, will ask again: {exc}", last_error=f"reconcile: {exc}",
+                          reconcile_hint={**hint, **exc.hint} or None):
+                after_commit(session, lambda: queue.reconcile(delivery_id, countdown=settings.retry_base_seconds))
+        return S.UNKNOWN.value
     except Exception as exc:
         with session_scope() as session:
             transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN, worker=worker,

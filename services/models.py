@@ -467,6 +467,9 @@ class Delivery(Base):
     remote_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # what the platform said about a post whose outcome is unknown (e.g. 公众号's publish_id),
+    # handed back to the channel's reconcile by whichever worker runs it
+    reconcile_hint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from channels.base import OutcomeUnknownError, PermanentChannelError, TransientChannelError
+from channels.base import OutcomeUnknownError, PermanentChannelError, Receipt, TransientChannelError
 from channels.rss import RssChannel
 from channels.website import WebsiteChannel
 from services import dispatch
@@ -262,3 +262,34 @@ def test_sweep_sends_due_retries_to_the_right_stage(planned, settings, storage):
     queue.sent.clear()
     dispatch.sweep(settings, queue)
     assert queue.sent == [("render", website_id, None)]  # rss_id is not due yet
+
+
+def test_what_the_platform_said_reaches_reconcile_in_any_worker(planned, settings, storage, monkeypatch):
+    """公众号: submitted (publish_id known) but still publishing when the poll gave up. The
+    publish_id is stored with the delivery; reconcile gets it back, and while the platform
+    still says "publishing" the delivery stays unknown and is asked again — never re-sent."""
+    _story_id, delivery_ids, queue = planned
+    website_id = delivery_ids[0]
+    dispatch.render_delivery(settings, storage, queue, website_id)
+
+    def submitted(self, post, account):
+        raise OutcomeUnknownError("still publishing after 60s", code="publishing", hint={"publish_id": "p-42"})
+
+    hints = []
+
+    def still_publishing(self, post, account, *, hint=None):
+        hints.append(hint)
+        if len(hints) == 1:
+            raise OutcomeUnknownError("publish p-42 is still publishing", hint={"status": 1})
+        return Receipt(remote_id="article-7", url="https://mp.weixin.qq.com/s/abc")
+
+    monkeypatch.setattr(WebsiteChannel, "publish", submitted)
+    monkeypatch.setattr(WebsiteChannel, "reconcile", still_publishing)
+    assert dispatch.publish_delivery(settings, storage, queue, website_id) == "unknown"
+    assert _state(website_id).reconcile_hint == {"publish_id": "p-42"}
+    assert dispatch.reconcile_delivery(settings, storage, queue, website_id) == "unknown"
+    assert queue.of("reconcile").count(website_id) == 2  # asked again later
+    assert dispatch.reconcile_delivery(settings, storage, queue, website_id) == "published"
+    assert hints == [{"publish_id": "p-42"}, {"publish_id": "p-42", "status": 1}]
+    assert _state(website_id).remote_id == "article-7" and "publish" not in [
+        k for k, i, _ in queue.sent[-1:] if i == website_id]
