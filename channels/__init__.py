@@ -17,9 +17,10 @@ def registry() -> dict[str, type[Channel]]:
     from channels.website import WebsiteChannel
     from channels.wechat_channels import WechatChannelsChannel
     from channels.wechat_mp import WechatMpChannel
+    from channels.weibo import WeiboChannel
     from channels.wordpress import WordpressChannel
 
-    classes = (WebsiteChannel, RssChannel, DouyinChannel, WechatMpChannel, WechatChannelsChannel, WordpressChannel, WebhookChannel)
+    classes = (WebsiteChannel, RssChannel, WeiboChannel, DouyinChannel, WechatMpChannel, WechatChannelsChannel, WordpressChannel, WebhookChannel)
     return {cls.name: cls for cls in classes}
 
 

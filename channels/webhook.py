@@ -78,7 +78,13 @@ from channels.text import markdown_to_safe_html, summarize
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EVENT_PUBLISHED = "story.published"
 EVENT_RETRACTED = "story.retracted"
-_KEY = re.compile(r"^fanout-([1-9][0-9]{0,17})-v([1-9][0-9]{0,8})-[0-9a-f]{16}$")
+_KEY = re.compile(r"^fanout-([1-9][0-9]{0,17})-v([1-9][0-9]{0,8})-[0-9a-f]{16}(?:-a[0-9]{1,18})?$")
+
+
+def account_key(post: Post, account: AccountData) -> str:
+    """The idempotency key one account sends: the post's key plus the account, so two accounts
+    that point at the same receiver (a partner platform's county and city desks) are two posts."""
+    return f"{post.fields['idempotency_key']}-a{int(account.id)}"
 _STORY_PAGE = re.compile(r"^(https?://.+/)stories/[0-9]+/?(?:index\.html)?$")
 
 
@@ -217,7 +223,7 @@ class WebhookChannel(Channel):
             rel = rel.removeprefix("media/")
             media.append({"role": entry["role"], "url": str(base).rstrip("/") + "/" + rel,
                           **{k: entry[k] for k in ("mime", "bytes", "sha256", "width", "height", "alt", "caption")}})
-        return {"event": post.fields["event"], "idempotency_key": post.fields["idempotency_key"],
+        return {"event": post.fields["event"], "idempotency_key": account_key(post, account),
                 "story": post.fields["story"], "media": media}
 
     def _send(self, client: HttpClient, url: str, secret: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,8 +243,8 @@ class WebhookChannel(Channel):
             raise
         return answer if isinstance(answer, dict) else {}
 
-    def _receipt(self, post: Post, answer: Mapping[str, Any]) -> Receipt:
-        key = post.fields["idempotency_key"]
+    def _receipt(self, post: Post, account: AccountData, answer: Mapping[str, Any]) -> Receipt:
+        key = account_key(post, account)
         remote = answer.get("id")
         url = answer.get("url")
         return Receipt(remote_id=str(remote) if remote not in (None, "") else key,
@@ -249,11 +255,11 @@ class WebhookChannel(Channel):
     def publish(self, post: Post, account: AccountData) -> Receipt:
         client, url, secret = self._target(account)
         payload = self.body(post, account)
-        return self._receipt(post, self._send(client, url, secret, payload))
+        return self._receipt(post, account, self._send(client, url, secret, payload))
 
     def reconcile(self, post: Post, account: AccountData) -> Receipt | None:
         client, url, secret = self._target(account)
-        key = post.fields["idempotency_key"]
+        key = account_key(post, account)
         status_url = account.setting("status_url")
         if status_url:
             timestamp = str(int(self.clock()))
@@ -265,11 +271,14 @@ class WebhookChannel(Channel):
                 if exc.code in ("404", "410"):
                     return None
                 raise
-            return self._receipt(post, answer if isinstance(answer, dict) else {})
+            answer = answer if isinstance(answer, dict) else {}
+            if answer.get("state") == "retracted":
+                return None  # the receiver had it and took it down: not on the platform
+            return self._receipt(post, account, answer)
         # No status endpoint: deliver again under the same key; the receiver dedupes (our contract).
         payload = self.body(post, account)
         try:
-            return self._receipt(post, self._send(client, url, secret, payload))
+            return self._receipt(post, account, self._send(client, url, secret, payload))
         except OutcomeUnknownError as exc:
             raise TransientChannelError(f"webhook still unconfirmed: {exc}") from exc
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     stale_seconds: float = 120.0  # a planned/ready delivery with no worker progress is re-enqueued
     render_time_limit: float = 600.0
     publish_time_limit: float = 120.0
+    # A rendering/publishing claim older than its time limit plus this margin belongs to a dead
+    # worker (the task's own hard limit has passed): the sweep takes it over.
+    lease_margin_seconds: float = 60.0
     max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
     gap_lead_workdays: int = 2  # open slots this many working days ahead are flagged (seeds: 提前两个工作日)
     tick_seconds: float = 60.0  # how often beat runs the release tick

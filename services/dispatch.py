@@ -395,6 +395,13 @@ def reconcile_delivery(settings: Settings, storage: Storage, queue: TaskQueue, d
         if receipt is not None:
             _record_published(session, delivery_id, receipt, worker, f"reconciled: found {receipt.remote_id}")
             return S.PUBLISHED.value
+        attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
+        if attempts >= settings.max_attempts:  # the platform keeps not answering yet not listing it
+            transition(session, delivery_id, [S.PUBLISHING], S.FAILED, worker=worker,
+                       message=f"not found on the platform after {attempts} attempts: check by hand",
+                       last_error=f"outcome unknown after {attempts} attempts and not found on the platform",
+                       last_error_code="unreconciled")
+            return S.FAILED.value
         if transition(session, delivery_id, [S.PUBLISHING], S.READY, worker=worker,
                       message="reconciled: not on the platform, publishing again"):
             after_commit(session, lambda: queue.publish(delivery_id))
@@ -425,13 +432,13 @@ def sweep(settings: Settings, queue: TaskQueue, *, now: datetime | None = None) 
             else:
                 after_commit(session, lambda i=delivery_id: queue.publish(i))
                 counts["publish"] += 1
-        dead_render = now - timedelta(seconds=settings.render_time_limit + 60)
+        dead_render = now - timedelta(seconds=settings.render_time_limit + settings.lease_margin_seconds)
         for (delivery_id,) in session.execute(select(Delivery.id).where(
                 Delivery.state == S.RENDERING.value, Delivery.updated_at < dead_render)).all():
             if transition(session, delivery_id, [S.RENDERING], S.PLANNED, message="render worker lost; re-planned"):
                 after_commit(session, lambda i=delivery_id: queue.render(i))
                 counts["revived"] += 1
-        dead_publish = now - timedelta(seconds=settings.publish_time_limit + 60)
+        dead_publish = now - timedelta(seconds=settings.publish_time_limit + settings.lease_margin_seconds)
         for (delivery_id,) in session.execute(select(Delivery.id).where(
                 Delivery.state == S.PUBLISHING.value, Delivery.updated_at < dead_publish)).all():
             if transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN,

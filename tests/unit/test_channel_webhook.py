@@ -134,7 +134,7 @@ def test_publish_sends_a_signed_event_with_media_urls(fake: FakeWebhookReceiver,
     now = int(time.time())
     receipt = WebhookChannel(clock=lambda: now + 0.7).publish(post, account(fake))  # no local paths needed
 
-    key = post.fields["idempotency_key"]
+    key = post.fields["idempotency_key"] + "-a5"  # the key is per account (id 5)
     assert receipt == Receipt(remote_id="wh-1", url=f"{fake.url}/items/1",
                               extra={"idempotency_key": key, "story_id": 11, "version": 1,
                                      "content_hash": post.content_hash(), "duplicate": False})
@@ -204,7 +204,7 @@ def test_publish_outcomes(fake: FakeWebhookReceiver, lib: MediaLibrary, name, se
     channel = WebhookChannel(clock=lambda: clock) if clock else WebhookChannel()
     if error is None:
         receipt = channel.publish(post, acct)
-        key = post.fields["idempotency_key"]
+        key = post.fields["idempotency_key"] + "-a5"  # the key is per account (id 5)
         assert receipt.remote_id == (key if remote_id == "KEY" else remote_id)
         assert receipt.extra["idempotency_key"] == key
         assert receipt.extra["duplicate"] is bool(options.get("deliver_first"))
@@ -241,7 +241,7 @@ def test_unknown_outcome_reconciled_by_redelivery_under_the_same_key(fake: FakeW
                                                                      lib: MediaLibrary) -> None:
     story, renditions = story_for(lib, 15, images=1)
     post = WebhookChannel().render(story, renditions)
-    key = post.fields["idempotency_key"]
+    key = post.fields["idempotency_key"] + "-a5"  # the key is per account (id 5)
     fake.misbehave("hang_after", seconds=1.5)
     with pytest.raises(OutcomeUnknownError):
         WebhookChannel().publish(post, account(fake, read_timeout=0.5))
@@ -286,7 +286,7 @@ def test_reconcile_with_a_status_url_asks_instead_of_sending(fake: FakeWebhookRe
 def test_retract_sends_a_signed_retraction(fake: FakeWebhookReceiver, lib: MediaLibrary) -> None:
     story, renditions = story_for(lib, 18, images=1)
     post = WebhookChannel().render(story, renditions)
-    key = post.fields["idempotency_key"]
+    key = post.fields["idempotency_key"] + "-a5"  # the key is per account (id 5)
     receipt = WebhookChannel().publish(post, account(fake))
     WebhookChannel().retract(receipt, account(fake))
     assert fake.items[key]["state"] == "retracted"
@@ -322,3 +322,17 @@ def test_maintain(fake: FakeWebhookReceiver) -> None:
     assert "secret" in WebhookChannel().maintain(account(fake, secret=None), now)[0]
     assert "no URL" in WebhookChannel().maintain(account(None, api_base=None), now)[0]
     assert not fake.requests
+
+
+def test_two_accounts_on_one_receiver_are_two_posts(lib):
+    """The city and county desks of one partner platform share its receiver: each account's
+    key is its own, so the second is a post of its own, not a 409 duplicate of the first."""
+    story, renditions = story_for(lib, 31)
+    post = WebhookChannel().render(story, renditions)
+    with FakeWebhookReceiver(SECRET) as fake:
+        first = WebhookChannel().publish(post, account(fake))
+        second = WebhookChannel().publish(post, replace(account(fake), id=6))
+        assert first.remote_id != second.remote_id
+        assert not first.extra["duplicate"] and not second.extra["duplicate"]
+        assert sorted(fake.posts) == sorted([post.fields["idempotency_key"] + "-a5",
+                                             post.fields["idempotency_key"] + "-a6"])

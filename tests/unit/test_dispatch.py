@@ -293,3 +293,23 @@ def test_what_the_platform_said_reaches_reconcile_in_any_worker(planned, setting
     assert hints == [{"publish_id": "p-42"}, {"publish_id": "p-42", "status": 1}]
     assert _state(website_id).remote_id == "article-7" and "publish" not in [
         k for k, i, _ in queue.sent[-1:] if i == website_id]
+
+
+def test_an_outcome_that_never_resolves_stops_at_max_attempts(planned, settings, storage, monkeypatch):
+    """A platform that answers "duplicate" but never lists the post (Weibo 20019 with the
+    original off the timeline page) must not loop: after max_attempts it fails for a person."""
+    _story_id, delivery_ids, queue = planned
+    website_id = delivery_ids[0]
+    dispatch.render_delivery(settings, storage, queue, website_id)
+    monkeypatch.setattr(WebsiteChannel, "publish",
+                        lambda self, post, account: (_ for _ in ()).throw(OutcomeUnknownError("duplicate", code="20019")))
+    monkeypatch.setattr(WebsiteChannel, "reconcile", lambda self, post, account: None)
+    outcomes = []
+    for _ in range(settings.max_attempts + 2):
+        outcomes.append(dispatch.publish_delivery(settings, storage, queue, website_id))
+        outcomes.append(dispatch.reconcile_delivery(settings, storage, queue, website_id))
+        if outcomes[-1] == "failed":
+            break
+    assert outcomes[-1] == "failed" and outcomes.count("unknown") == settings.max_attempts
+    delivery = _state(website_id)
+    assert (delivery.state, delivery.last_error_code) == ("failed", "unreconciled")
