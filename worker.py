@@ -13,6 +13,7 @@ Queues: `media` (prefork; ffmpeg is multi-threaded) and `publish` (threads; HTTP
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -44,11 +45,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             "fanout.render_delivery": {"queue": MEDIA_QUEUE},
             "fanout.publish_delivery": {"queue": PUBLISH_QUEUE},
+            "fanout.deliver": {"queue": PUBLISH_QUEUE},
             "fanout.reconcile_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.retract_delivery": {"queue": PUBLISH_QUEUE},
             "fanout.prepare_review": {"queue": MEDIA_QUEUE},
             "fanout.tick": {"queue": PUBLISH_QUEUE},
             "fanout.maintain_accounts": {"queue": PUBLISH_QUEUE},
+            "fanout.noop": {"queue": PUBLISH_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -111,12 +114,38 @@ def _lazy_config() -> dict[str, Any]:
 app.add_defaults(_lazy_config)
 
 
+_connections = threading.local()  # per thread: {(broker url, options): kombu Connection}
+
+
+def _broker_connection(config: dict[str, Any]):  # noqa: ANN202 - a kombu Connection
+    """This thread's open connection to the broker `config` names (kombu connections are not
+    thread-safe; one per thread, reused across sends: opening one costs more than a send)."""
+    key = (config["broker_url"], repr(sorted(config["broker_transport_options"].items())))
+    cache = getattr(_connections, "by_key", None)
+    if cache is None:
+        cache = _connections.by_key = {}
+    connection = cache.get(key)
+    if connection is None:
+        connection = cache[key] = app.connection_for_write(
+            config["broker_url"], transport_options=config["broker_transport_options"])
+    return connection
+
+
+def _drop_connection(config: dict[str, Any]) -> None:
+    key = (config["broker_url"], repr(sorted(config["broker_transport_options"].items())))
+    connection = getattr(_connections, "by_key", {}).pop(key, None)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.release()
+
+
 class CeleryTaskQueue:
     """services.dispatch.TaskQueue on top of this app: ids only, routed by task name.
 
-    Each send opens and releases a broker connection built from the settings in force when
-    the queue was made, rather than using the app's process-wide pool: an entry point always
-    talks to the broker its settings name, and no connection outlives its send.
+    Sends go to the broker the settings in force when the queue was made name (not the app's
+    process-wide pool: an entry point always talks to the broker its settings name), over a
+    connection kept per thread and broker; a send that fails on a stale connection (the
+    broker restarted) is retried once on a fresh one.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -124,12 +153,17 @@ class CeleryTaskQueue:
 
     def _send(self, task: Task, object_id: int, countdown: float | None) -> None:
         config = celery_config(self._settings)
-        with app.connection_for_write(config["broker_url"],
-                                      transport_options=config["broker_transport_options"]) as connection:
-            task.apply_async((object_id,), countdown=countdown, connection=connection)
+        try:
+            task.apply_async((object_id,), countdown=countdown, connection=_broker_connection(config))
+        except Exception:  # noqa: BLE001 - a dead connection: once more on a new one
+            _drop_connection(config)
+            task.apply_async((object_id,), countdown=countdown, connection=_broker_connection(config))
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(render_delivery, delivery_id, countdown)
+
+    def deliver(self, delivery_id: int, countdown: float | None = None) -> None:
+        self._send(deliver_delivery, delivery_id, countdown)
 
     def publish(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(publish_delivery, delivery_id, countdown)
@@ -165,6 +199,15 @@ def render_delivery(self: Task, delivery_id: int) -> str:
 
     settings, storage, queue = _context()
     return dispatch.render_delivery(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+
+
+@app.task(name="fanout.deliver", bind=True, soft_time_limit=100, time_limit=120)
+def deliver_delivery(self: Task, delivery_id: int) -> str:
+    """Render (nothing to encode: the renditions are cached) and publish, in one task."""
+    from services import dispatch
+
+    settings, storage, queue = _context()
+    return dispatch.deliver(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
 
 
 @app.task(name="fanout.publish_delivery", bind=True, soft_time_limit=100, time_limit=120)
@@ -211,6 +254,18 @@ def tick() -> dict[str, Any]:
         released = schedule.tick(session, settings, queue)
     return {"released": released.released, "late": released.late, "missed": released.missed,
             "frozen": released.frozen, **dispatch.sweep(settings, queue)}
+
+
+@app.task(name="fanout.noop", ignore_result=True)
+def noop(counter_key: str | None = None) -> None:
+    """Does nothing (but count itself in Redis when asked): bench/bench_fanout.py's baseline."""
+    if counter_key:
+        import redis
+
+        client = getattr(noop, "_client", None)
+        if client is None:
+            client = noop._client = redis.Redis.from_url(get_settings().broker_url or "redis://127.0.0.1:6379/0")
+        client.incr(counter_key)
 
 
 @app.task(name="fanout.maintain_accounts", soft_time_limit=240, time_limit=300)

@@ -64,6 +64,7 @@ class TaskQueue(Protocol):
     """How the domain asks for work without importing Celery (worker.py implements it)."""
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None: ...
+    def deliver(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def publish(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def retract(self, delivery_id: int, countdown: float | None = None) -> None: ...
@@ -89,7 +90,9 @@ def transition(session: Session, delivery_id: int, expected: Iterable[S | str], 
     where = [Delivery.id == delivery_id, Delivery.state.in_(expected_values)]
     if extra_where is not None:
         where.append(extra_where)
-    current = session.scalar(select(Delivery.state).where(Delivery.id == delivery_id))
+    # the log's from-state: known when only one state was expected (no extra round trip)
+    current = expected_values[0] if len(expected_values) == 1 else session.scalar(
+        select(Delivery.state).where(Delivery.id == delivery_id))
     result = session.execute(
         update(Delivery).where(*where).values(state=to_value, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False))
@@ -139,6 +142,9 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
     now = utcnow()
     created: list[int] = []
     existing: list[int] = []
+    story_view = None
+    media_work: dict[str, bool] = {}  # channel -> would rendering encode something?
+    light: list[int] = []  # created deliveries whose renditions are all cached
     for account in accounts:
         stmt = _insert_ignore(session).values(
             story_id=story.id, story_version_id=version.id, account_id=account.id, state=S.PLANNED.value,
@@ -153,12 +159,20 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
         if inserted:
             session.add(DeliveryLog(delivery_id=delivery_id, from_state="-", to_state=S.PLANNED.value,
                                     message=f"planned for {account.channel}/{account.name}"))
+            if account.channel not in media_work:
+                if story_view is None:
+                    story_view = rendering.story_data(session, version, release_at or now)
+                media_work[account.channel] = rendering.needs_media_work(session, account.channel, story_view)
+            if not media_work[account.channel]:
+                light.append(delivery_id)
     audit.record(session, actor=actor, action="publish", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"planned {len(created)} deliveries ({len(existing)} already planned)",
                  data={"created": created, "existing": existing})
-    ids = list(created)
-    after_commit(session, lambda: [queue.render(i) for i in ids])
+    heavy = [i for i in created if i not in set(light)]
+    # Encodes go to the media queue; a delivery with nothing to encode renders and publishes
+    # in one task on the publish queue (a fan-out to dozens of accounts is one encode + N posts).
+    after_commit(session, lambda: ([queue.render(i) for i in heavy], [queue.deliver(i) for i in light]))
     return PlanResult(story_id=story.id, version=version.number, created=created, existing=existing)
 
 
@@ -198,9 +212,21 @@ def _due_retry(stage: str):  # noqa: ANN202 - SQL expression
                 or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= utcnow()))
 
 
+def deliver(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
+            worker: str = "") -> str:
+    """Render, then publish in the same task (the publish queue's path when nothing needs
+    encoding). A worker lost in between leaves the delivery `ready`: the sweep re-sends it."""
+    outcome = render_delivery(settings, storage, queue, delivery_id, worker=worker, then_publish=False)
+    if outcome != S.READY.value:
+        return outcome
+    return publish_delivery(settings, storage, queue, delivery_id, worker=worker)
+
+
 def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
-                    worker: str = "") -> str:
-    """planned → rendering → ready: make the renditions, run the channel's pure render."""
+                    worker: str = "", then_publish: bool = True) -> str:
+    """planned → rendering → ready: make the renditions, run the channel's pure render.
+
+    `then_publish`: hand the publish to the publish queue (False: the caller publishes)."""
     with session_scope() as session:
         claimed = transition(session, delivery_id, [S.PLANNED, S.RETRY_WAIT], S.RENDERING, worker=worker,
                              extra_where=or_(Delivery.state == S.PLANNED.value, _due_retry("render")),
@@ -242,7 +268,8 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         if transition(session, delivery_id, [S.RENDERING], S.READY, worker=worker, message="rendered",
                       post_json=post.to_json(), post_hash=post.content_hash(), last_error=None,
                       last_error_code=None, retry_stage=None, next_attempt_at=None):
-            after_commit(session, lambda: queue.publish(delivery_id))
+            if then_publish:
+                after_commit(session, lambda: queue.publish(delivery_id))
             return S.READY.value
     return "lost-claim"
 

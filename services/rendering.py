@@ -19,7 +19,7 @@ from channels import get_channel
 from channels.base import MediaItem, Post, Rendition, RenditionSet, StoryData
 from services.config import Settings
 from services.models import StoryVersion, User
-from services.renditions import RenditionParams, ensure_renditions
+from services.renditions import RenditionParams, all_cached, ensure_renditions
 from services.storage import Storage
 
 
@@ -40,6 +40,25 @@ def story_data(session: Session, version: StoryVersion, release_at: datetime, *,
     )
 
 
+def _params_for(channel, story: StoryData, item) -> RenditionParams | None:  # noqa: ANN001
+    if item.kind != "video":
+        return None
+    return RenditionParams(start=item.in_point, end=item.out_point,
+                           label=story.label or None if channel.label_on_video else None)
+
+
+def needs_media_work(session: Session, channel_name: str, story: StoryData) -> bool:
+    """Whether rendering the story for the channel would encode anything (a rendition missing
+    from the cache): such a delivery renders on the media queue, any other one on the publish
+    queue, straight into its publish."""
+    channel = get_channel(channel_name)
+    for item in story.media:
+        profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
+        if profiles and not all_cached(session, item.sha256, list(profiles), params=_params_for(channel, story, item)):
+            return True
+    return False
+
+
 def renditions_for(settings: Settings, storage: Storage, channel_name: str, story: StoryData,
                    session: Session | None = None) -> RenditionSet:
     """Every rendition the channel names for the story's media (cached; what is missing is made
@@ -51,10 +70,7 @@ def renditions_for(settings: Settings, storage: Storage, channel_name: str, stor
     renditions: dict[str, dict[str, Rendition]] = {}
     for item in story.media:
         profiles = channel.video_profiles if item.kind == "video" else channel.image_profiles
-        params = None
-        if item.kind == "video":
-            params = RenditionParams(start=item.in_point, end=item.out_point,
-                                     label=story.label or None if channel.label_on_video else None)
+        params = _params_for(channel, story, item)
         made = ensure_renditions(settings, storage, item.sha256, list(profiles), session, params=params)
         renditions[item.sha256] = {name: rendition for name, (rendition, _cached) in made.items()}
     return renditions

@@ -88,6 +88,20 @@ def _effective(profile, params: RenditionParams) -> RenditionParams:  # noqa: AN
     return params
 
 
+def all_cached(session: Session, asset_sha256: str, profile_names: list[str], *,
+               params: RenditionParams | None = None) -> bool:
+    """Whether every named rendition of the asset is in the cache (no encode needed). A file
+    gone from the store, or a twin not yet linked, counts as missing: the media queue decides."""
+    from media import get_profile
+
+    params = params or RenditionParams()
+    for name in dict.fromkeys(profile_names):
+        profile = get_profile(name)
+        if _lookup(session, asset_sha256, profile, _effective(profile, params).key()) is None:
+            return False
+    return True
+
+
 def ensure_rendition(settings: Settings, storage: Storage, asset_sha256: str, profile_name: str,
                      session: Session | None = None, *, params: RenditionParams | None = None) -> tuple[Rendition, bool]:
     """The rendition of `asset_sha256` for `profile_name` (and `params`), and whether it came from the cache."""

@@ -15,6 +15,9 @@ class RecordingQueue:
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
         self.sent.append(("render", delivery_id, countdown))
 
+    def deliver(self, delivery_id: int, countdown: float | None = None) -> None:
+        self.sent.append(("deliver", delivery_id, countdown))
+
     def publish(self, delivery_id: int, countdown: float | None = None) -> None:
         self.sent.append(("publish", delivery_id, countdown))
 
@@ -28,7 +31,10 @@ class RecordingQueue:
         self.sent.append(("prepare_review", version_id, None))
 
     def of(self, kind: str) -> list[int]:
-        return [i for k, i, _ in self.sent if k == kind]
+        """Ids sent as `kind`; "render" also counts "deliver" (render + publish in one task,
+        chosen when nothing needs encoding): both are "sent to be rendered"."""
+        kinds = ("render", "deliver") if kind == "render" else (kind,)
+        return [i for k, i, _ in self.sent if k in kinds]
 
 
 def jpeg(path: Path, size: tuple[int, int] = (1200, 800), color: tuple[int, int, int] = (200, 60, 40)) -> Path:

@@ -313,3 +313,27 @@ def test_an_outcome_that_never_resolves_stops_at_max_attempts(planned, settings,
     assert outcomes[-1] == "failed" and outcomes.count("unknown") == settings.max_attempts
     delivery = _state(website_id)
     assert (delivery.state, delivery.last_error_code) == ("failed", "unreconciled")
+
+
+def test_nothing_to_encode_renders_and_publishes_in_one_publish_queue_task(approved_story, settings, storage):
+    """Review made the renditions, so a release sends `deliver` (publish queue): render and
+    publish in one task. Renditions missing from the cache send `render` (media queue)."""
+    from services.models import RenditionRecord
+
+    queue = RecordingQueue()
+    with session_scope() as session:
+        plan = dispatch.plan_publication(session, queue, approved_story)
+    assert [k for k, _, _ in queue.sent] == ["deliver", "deliver"]
+    assert [dispatch.deliver(settings, storage, queue, i) for i in plan.created] == ["published", "published"]
+    assert "publish" not in [k for k, _, _ in queue.sent]  # published inline, no second message
+
+    from services.accounts import add_account
+
+    with session_scope() as session:
+        add_account(session, settings, "website", "镇网站")  # two more accounts…
+        add_account(session, settings, "rss", "镇RSS")
+        session.query(RenditionRecord).delete()  # …and an empty rendition cache
+    queue = RecordingQueue()
+    with session_scope() as session:
+        again = dispatch.plan_publication(session, queue, approved_story)
+    assert len(again.created) == 2 and [k for k, _, _ in queue.sent] == ["render", "render"]
