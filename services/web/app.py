@@ -42,7 +42,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, object_session
 from starlette.middleware.sessions import SessionMiddleware
 
-from services import audit, dispatch, proofing, review, schedule
+from services import audit, dispatch, proofing, retraction, review, schedule
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
 from services.db import session_scope
@@ -554,7 +554,8 @@ def create_app() -> FastAPI:
                       and (user.has_role("editor") or user.has_role("admin")),
                       can_withdraw=can_withdraw(session, story, version, user),
                       can_reapprove=3 in review.reviewer_levels(user)
-                      and user.id not in review.authors_of(session, story))
+                      and user.id not in review.authors_of(session, story),
+                      can_retract=any(user.has_role(r) for r in ("editor", "ops", "admin")))
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     def story_page(request: Request, story_id: int, user: User = Depends(page_user),
@@ -820,6 +821,24 @@ def create_app() -> FastAPI:
                            "removed": sorted(before - after)[:50]})
         flash(request, f"已保存{proofing.LIST_NAMES_ZH[name]}（{entries} 条）")
         return RedirectResponse("/admin/proofing", status_code=303)
+
+    @app.post("/stories/{story_id}/retract", include_in_schema=False)
+    def retract_page(request: Request, story_id: int, reason: str = Form(""), csrf: str = Form(""),
+                     user: User = Depends(page_user), session: Session = Depends(db_session, scope="function")) -> Any:
+        """撤稿: delete through the APIs, cancel what was not sent, list what a person removes."""
+        check_csrf(request, csrf)
+        try:
+            plan = retraction.retract_story(session, _queue(), story_id, reason, user)
+        except FanoutError as exc:
+            session.rollback()
+            return story_view(request, session, story_id, user, exc.http_status, exc.message_zh)
+        message = f"已撤稿：{len(plan.by_api)} 个渠道正在删除，{len(plan.cancelled)} 个未发出的任务已取消"
+        hand = plan.by_hand + plan.to_check
+        if hand:
+            message += "；需人工处理：" + "、".join(
+                f"{CHANNEL_ZH.get(r['channel'], r['channel'])}「{r['account']}」（{r['why']}）" for r in hand)
+        flash(request, message)
+        return RedirectResponse(f"/stories/{story_id}", status_code=303)
 
     @app.post("/stories/{story_id}/publish", include_in_schema=False)
     def publish_page(request: Request, story_id: int, csrf: str = Form(""), user: User = Depends(page_user),

@@ -412,3 +412,75 @@ def test_a_video_upload_takes_in_and_out_points(client, settings, tmp_path, in_p
             assert (media.in_point, media.out_point) == expected
     else:
         assert expected in response.text and story_count() == 0
+
+
+def test_retract_from_the_story_page_is_audited_and_lists_what_a_person_removes(app, queue, settings, storage,
+                                                                                 tmp_path):
+    """撤稿 on the story page: a reason is required (Chinese message), the site page goes, the
+    outbox account's package is listed for hand removal."""
+    from services import dispatch
+    from services.accounts import add_account
+    from services.db import session_scope
+    from services.models import Delivery
+    from tests.helpers import add_site_accounts, make_story, run_pipeline
+
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        add_account(session, settings, "website", "乡镇网站", mode="outbox")
+        story_id = make_story(session, storage, tmp_path, title="撤稿测试")
+    approve(settings, storage, story_id)
+    recorded = RecordingQueue()
+    with session_scope() as session:
+        created = dispatch.plan_publication(session, recorded, story_id).created
+    run_pipeline(settings, storage, recorded, created)
+    client = TestClient(app)
+    assert login(client, "editor", "pw-editor-123").status_code == 303
+    token = csrf_of(client.get(f"/stories/{story_id}").text)
+    refused = client.post(f"/stories/{story_id}/retract", data={"csrf": token, "reason": " "})
+    assert refused.status_code == 422 and "撤稿必须填写原因" in refused.text
+    done = client.post(f"/stories/{story_id}/retract", data={"csrf": token, "reason": "数据有误"},
+                       follow_redirects=True)
+    assert done.status_code == 200 and "已撤稿" in done.text and "乡镇网站" in done.text and "需人工处理" in done.text
+    assert "本稿件已撤稿" in done.text
+    with session_scope() as session:
+        states = sorted(session.get(Delivery, i).state for i in created)
+    assert states == ["retracted", "retracting", "retracting"]
+
+
+def test_the_outbox_page_offers_the_package_and_records_the_url(app, queue, settings, storage, tmp_path):
+    """人工发布: the waiting package with its texts and checklist, the zip, and the URL form
+    (a bad URL gets a Chinese message and changes nothing; a good one publishes)."""
+    import zipfile
+
+    from services import dispatch
+    from services.accounts import add_account
+    from services.db import session_scope
+    from services.models import Delivery
+    from tests.helpers import make_story, run_pipeline
+
+    with session_scope() as session:
+        add_account(session, settings, "website", "乡镇网站", mode="outbox")
+        story_id = make_story(session, storage, tmp_path, title="人工发布测试")
+    approve(settings, storage, story_id)
+    recorded = RecordingQueue()
+    with session_scope() as session:
+        (delivery_id,) = dispatch.plan_publication(session, recorded, story_id).created
+    assert run_pipeline(settings, storage, recorded, [delivery_id]) == ["outbox"]
+    client = TestClient(app)
+    assert login(client, "editor", "pw-editor-123").status_code == 303
+    page = client.get("/outbox")
+    assert page.status_code == 200
+    assert f"发布任务 #{delivery_id}" in page.text and "下载发布包" in page.text and "登记已发布" in page.text
+    assert '<span class="count"' in client.get("/").text  # the nav badge counts it
+    archive = client.get(f"/outbox/{delivery_id}.zip")
+    assert archive.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    assert f"fanout-{delivery_id}/manifest.json" in names and f"fanout-{delivery_id}/README.txt" in names
+    token = csrf_of(page.text)
+    bad = client.post(f"/outbox/{delivery_id}/posted", data={"csrf": token, "url": "not a url"})
+    assert bad.status_code == 422 and "请填写帖子的完整链接" in bad.text
+    good = client.post(f"/outbox/{delivery_id}/posted", data={"csrf": token, "url": "https://example.cn/p/1"},
+                       follow_redirects=True)
+    assert "已登记发布任务" in good.text and "没有等待人工发布的内容" in good.text
+    with session_scope() as session:
+        assert session.get(Delivery, delivery_id).state == "published"
