@@ -296,7 +296,13 @@ def summarize(md: str, max_chars: int) -> str:
     """
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
-    text = one_line(html_to_text(markdown_to_safe_html(md), SUMMARY_SKIP))
+    return cut_at_sentence(one_line(html_to_text(markdown_to_safe_html(md), SUMMARY_SKIP)), max_chars)
+
+
+def cut_at_sentence(text: str, max_chars: int) -> str:
+    """One line of text in at most `max_chars` characters, by `summarize`'s preferences: whole;
+    after a sentence end (closing quotes kept) in the last two thirds; at a clause mark + "…";
+    a hard cut + "…"."""
     if len(text) <= max_chars:
         return text
     window = text[:max_chars]

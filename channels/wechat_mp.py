@@ -81,7 +81,7 @@ from channels.base import (
     StoryData,
     TransientChannelError,
 )
-from channels.text import CLAUSE_ENDS, SENTENCE_ENDS, markdown_to_safe_html, summarize
+from channels.text import cut_at_sentence, markdown_to_safe_html, summarize
 
 DEFAULT_BASE = "https://api.weixin.qq.com"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -125,7 +125,6 @@ PUBLISH_FAILURES: dict[int, str] = {
     6: "banned after publishing (已封禁)",
 }
 
-_CLOSERS = "”’」』）)》〉】\"'"
 _NAME_SEPARATORS = "、，,;；/ "
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 
@@ -190,23 +189,9 @@ def cut_text(text: str, limit: int) -> str:
     """Plain text cut to `limit` characters: after a sentence end (。！？；, closing quotes
     kept) in the last two thirds, else at a clause mark + "…", else a hard cut + "…"."""
     text = " ".join((text or "").split())
-    if len(text) <= limit:
-        return text
-    if limit <= 1:
+    if len(text) > limit and limit <= 1:
         return text[:limit]
-    floor = max(1, limit // 3)
-    window = text[:limit]
-    for i in range(len(window) - 1, floor - 2, -1):
-        if window[i] in SENTENCE_ENDS:
-            end = i + 1
-            while end < len(window) and window[end] in _CLOSERS:
-                end += 1
-            return window[:end].rstrip()
-    window = text[: limit - 1]
-    for i in range(len(window) - 1, floor - 2, -1):
-        if window[i] in CLAUSE_ENDS:
-            return window[:i].rstrip() + "…"
-    return window.rstrip() + "…"
+    return cut_at_sentence(text, limit)
 
 
 def byline(author: str, limit: int) -> str:
@@ -780,31 +765,25 @@ class _Api:
     # -- uploads (cached per process: uploadimg URLs and material media_ids are permanent)
 
     def upload_image(self, f: PostFile, max_bytes: int) -> str:
-        key = (self.appid, "uploadimg", f.sha256)
-        with _LOCK:
-            cached = _UPLOADS.get(key)
-        if cached:
-            return cached
-        body = self.call("POST", "/cgi-bin/media/uploadimg",
-                         files={"media": (f.name, _read(f, max_bytes), f.mime)})
-        url = str(body.get("url") or "")
-        if not url:
-            raise PermanentChannelError("media/uploadimg answered without a url")
-        with _LOCK:
-            _UPLOADS[key] = url
-        return url
+        """A body image through media/uploadimg → the URL the article HTML may use."""
+        return self._upload(f, max_bytes, "/cgi-bin/media/uploadimg", {}, "url", fresh=False)
 
     def upload_cover(self, f: PostFile, max_bytes: int, *, fresh: bool = False) -> str:
-        key = (self.appid, "material", f.sha256)
+        """The cover through material/add_material (type=image) → its media_id."""
+        return self._upload(f, max_bytes, "/cgi-bin/material/add_material", {"type": "image"}, "media_id",
+                            fresh=fresh)
+
+    def _upload(self, f: PostFile, max_bytes: int, path: str, params: dict[str, str], answer: str, *,
+                fresh: bool) -> str:
+        key = (self.appid, path, f.sha256)
         with _LOCK:
             cached = None if fresh else _UPLOADS.get(key)
         if cached:
             return cached
-        body = self.call("POST", "/cgi-bin/material/add_material", params={"type": "image"},
-                         files={"media": (f.name, _read(f, max_bytes), f.mime)})
-        media_id = str(body.get("media_id") or "")
-        if not media_id:
-            raise PermanentChannelError("material/add_material answered without a media_id")
+        body = self.call("POST", path, params=params or None, files={"media": (f.name, _read(f, max_bytes), f.mime)})
+        value = str(body.get(answer) or "")
+        if not value:
+            raise PermanentChannelError(f"{path.rsplit('/', 2)[-2]}/{path.rsplit('/', 1)[-1]} answered without a {answer}")
         with _LOCK:
-            _UPLOADS[key] = media_id
-        return media_id
+            _UPLOADS[key] = value
+        return value
