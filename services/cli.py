@@ -1024,6 +1024,76 @@ def outbox_posted(delivery_id: int, url: str, as_user: str) -> None:
         click.echo(f"delivery {delivery.id}: {delivery.state} {delivery.remote_url}")
 
 
+@main.command("failures")
+@click.option("--channel", default=None)
+@click.option("--account", "account_id", type=int, default=None)
+@click.option("--code", default=None, help="the platform's error code")
+@click.option("--json", "as_json", is_flag=True)
+def failures_cmd(channel: str | None, account_id: int | None, code: str | None, as_json: bool) -> None:
+    """Failed, unknown, held and stuck deliveries with the platform's reason."""
+    from services import dispatch, failures
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        rows = [{**dispatch.delivery_view(r.delivery), "kind": r.kind, "why": r.why, "code": r.code,
+                 "can_retry": r.can_retry, "can_reconcile": r.can_reconcile, "can_give_up": r.can_give_up}
+                for r in failures.failures(session, get_settings(), channel=channel, account_id=account_id, code=code)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['kind']:<8} {row['channel']}/{row['account']:<16} {row['code'] or '-':<12} {row['why']}")
+
+
+@main.group()
+def delivery() -> None:
+    """Ops actions on one delivery (audited): retry, reconcile, give-up."""
+
+
+@delivery.command("retry")
+@click.argument("delivery_id", type=int)
+@click.option("--as", "as_user", required=True)
+def delivery_retry(delivery_id: int, as_user: str) -> None:
+    """A failed delivery starts again (refused when it may already be on the platform)."""
+    from services import failures
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        failures.retry(session, _queue(), delivery_id, _as_user(session, as_user))
+    click.echo(f"delivery {delivery_id}: planned again")
+
+
+@delivery.command("reconcile")
+@click.argument("delivery_id", type=int)
+@click.option("--as", "as_user", required=True)
+def delivery_reconcile(delivery_id: int, as_user: str) -> None:
+    """Ask the platform again about a delivery whose outcome is unknown."""
+    from services import failures
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        failures.reconcile(session, _queue(), delivery_id, _as_user(session, as_user))
+    click.echo(f"delivery {delivery_id}: reconcile sent")
+
+
+@delivery.command("give-up")
+@click.argument("delivery_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--as", "as_user", required=True)
+def delivery_give_up(delivery_id: int, reason: str, as_user: str) -> None:
+    """Stop trying: the delivery becomes failed with the reason."""
+    from services import failures
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        failures.give_up(session, delivery_id, _as_user(session, as_user), reason)
+    click.echo(f"delivery {delivery_id}: given up")
+
+
 @main.command()
 def sweep() -> None:
     """Re-enqueue lost work and recover deliveries of dead workers (beat does this every minute)."""

@@ -53,6 +53,7 @@ from services.storage import open_storage
 from services.stories import MediaInput, StoryInput, create_story, get_story, list_stories
 from services.users import authenticate, get_user, require_role
 from services.web.calendar import calendar_router, calendar_url
+from services.web.ops import ops_router
 from services.web.outbox import outbox_router
 
 HERE = Path(__file__).resolve().parent
@@ -74,7 +75,8 @@ ACTION_ZH = {
     "create": "创建", "edit": "修改", "submit": "提交审核", "withdraw": "撤回送审", "approve": "审核通过",
     "reject": "审核退回", "escalate": "请示", "answer": "答复请示", "reapprove": "渠道重新审核",
     "publish": "发布", "retract": "撤稿", "login": "登录", "login_failed": "登录失败", "password": "修改密码",
-    "proofing": "修改校对词库", "outbox.posted": "登记人工发布",
+    "proofing": "修改校对词库", "outbox.posted": "登记人工发布", "delivery.retry": "重试发布",
+    "delivery.reconcile": "重新核实", "delivery.give_up": "放弃发布",
 }
 OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号"}
 FINDING_ZH = {"limit": "渠道限制", "sensitive": "敏感词", "typo": "错别字", "cover": "封面", "alt": "替代文字",
@@ -433,6 +435,7 @@ def create_app() -> FastAPI:
 
     app.include_router(calendar_router(render, flash))
     app.include_router(outbox_router(render, flash))
+    app.include_router(ops_router(render, flash))
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResponse:

@@ -148,3 +148,32 @@ def test_demo_builds_the_campaign_and_releases_the_first_day(home):
     again = fanout("demo", "--timeout", "200", timeout=300)  # idempotent: loads and releases nothing new
     assert again.returncode == 0 and again.stdout.count(" published ") == 4
     assert json.loads(fanout("series", "list", "--json").stdout)[0]["slots"] == {"released": 1, "filled": 5}
+
+
+def test_failures_and_delivery_actions_from_the_cli(home, settings, storage, tmp_path):
+    from sqlalchemy import update
+
+    from services import dispatch
+    from services.db import session_scope
+    from services.models import Delivery
+    from services.users import create_user
+    from tests.helpers import RecordingQueue, add_site_accounts, approve, make_story
+
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        create_user(session, "ops1", roles=["ops"], password="pw-ops1-1234")
+        story_id = make_story(session, storage, tmp_path)
+    approve(settings, storage, story_id)
+    with session_scope() as session:
+        website_id, _rss = dispatch.plan_publication(session, RecordingQueue(), story_id).created
+        session.execute(update(Delivery).where(Delivery.id == website_id).values(
+            state="unknown", last_error="no answer in 30s after sending", last_error_code="unknown"))
+    rows = json.loads(fanout("failures", "--json").stdout)
+    assert [(r["id"], r["kind"], r["can_reconcile"]) for r in rows] == [(website_id, "unknown", True)]
+    refused = fanout("delivery", "give-up", str(website_id), "--reason", "x", "--as", "editor")
+    assert refused.returncode != 0 and "error:" in refused.stderr
+    done = fanout("delivery", "give-up", str(website_id), "--reason", "平台确认未发出", "--as", "ops1")
+    assert done.returncode == 0, done.stderr
+    with session_scope() as session:
+        delivery = session.get(Delivery, website_id)
+        assert delivery.state == "failed" and "平台确认未发出" in delivery.last_error

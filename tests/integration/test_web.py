@@ -484,3 +484,54 @@ def test_the_outbox_page_offers_the_package_and_records_the_url(app, queue, sett
     assert "已登记发布任务" in good.text and "没有等待人工发布的内容" in good.text
     with session_scope() as session:
         assert session.get(Delivery, delivery_id).state == "published"
+
+
+def test_ops_failure_list_actions_and_metrics(app, queue, settings, storage, tmp_path, monkeypatch):
+    """运维: the failure list (ops only) retries a failed delivery, which then publishes;
+    /metrics gives Prometheus text whose numbers are the database's."""
+    from sqlalchemy import update
+
+    from services import dispatch
+    from services.db import session_scope
+    from services.models import Delivery
+    from services.users import create_user
+    from tests.helpers import add_site_accounts, make_story, run_pipeline
+
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        create_user(session, "ops1", roles=["ops"], password="pw-ops1-1234")
+        story_id = make_story(session, storage, tmp_path, title="运维测试")
+    approve(settings, storage, story_id)
+    recorded = RecordingQueue()
+    with session_scope() as session:
+        website_id, rss_id = dispatch.plan_publication(session, recorded, story_id).created
+    run_pipeline(settings, storage, recorded, [rss_id])
+    with session_scope() as session:
+        session.execute(update(Delivery).where(Delivery.id == website_id).values(
+            state="failed", last_error="HTTP 503 three times", last_error_code="503"))
+    editor = TestClient(app)
+    login(editor, "editor", "pw-editor-123")
+    assert editor.get("/ops/failures").status_code == 403
+    client = TestClient(app)
+    assert login(client, "ops1", "pw-ops1-1234").status_code == 303
+    page = client.get("/ops/failures?code=503")
+    assert page.status_code == 200 and f"#{website_id}" in page.text and "HTTP 503 three times" in page.text
+    assert "失败 1" in page.text and "重试" in page.text
+    done = client.post(f"/ops/deliveries/{website_id}/retry", data={"csrf": csrf_of(page.text), "back": "/ops/failures"},
+                       follow_redirects=True)
+    assert "已重试发布任务" in done.text and "没有失败或异常的发布任务" in done.text
+    assert queue.of("render") == [website_id]
+    run_pipeline(settings, storage, RecordingQueue(), [website_id])
+    with session_scope() as session:
+        assert session.get(Delivery, website_id).state == "published"
+
+    text = client.get("/metrics").text
+    assert 'fanout_deliveries{channel="website",state="published"} 1.0' in text
+    assert 'fanout_deliveries{channel="rss",state="published"} 1.0' in text
+    assert "fanout_publish_latency_seconds_count 2.0" in text and 'fanout_queue_depth{queue="publish"}' in text
+    monkeypatch.setenv("FANOUT_METRICS_TOKEN", "s3cret")
+    from services.config import reset_settings
+
+    reset_settings()
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -1,0 +1,126 @@
+"""Prometheus metrics, read from the database and the broker at scrape time.
+
+Workers are separate processes (several machines, with docker-compose), so counters kept in
+one process's memory would show one worker's share. Every number here is read when Prometheus
+scrapes `/metrics` instead, from what all processes share:
+
+* `fanout_deliveries{state,channel}` — deliveries by state and channel (gauge);
+* `fanout_publish_latency_seconds` — release → published of the deliveries published in the
+  last `LATENCY_WINDOW` (histogram, buckets in `LATENCY_BUCKETS`: a daily series is fine at
+  minutes, a breaking story wants seconds);
+* `fanout_queue_depth{queue}` — messages waiting on the broker (Redis LLEN, or the files of
+  the embedded filesystem broker);
+* `fanout_workers{queue}` — workers with a live heartbeat per queue;
+* `fanout_oldest_waiting_delivery_seconds` — age of the oldest planned/ready/retry_wait one;
+* `fanout_outbox_waiting` — packages waiting for a person.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.config import Settings
+from services.models import ChannelAccount, Delivery, DeliveryState as S, utcnow
+from services.ops import live_workers
+
+QUEUES = ("media", "publish")
+LATENCY_WINDOW = timedelta(hours=24)
+LATENCY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+WAITING = (S.PLANNED.value, S.READY.value, S.RETRY_WAIT.value)
+
+
+def queue_depths(settings: Settings) -> dict[str, int]:
+    """Messages waiting per queue on the broker; -1 when the broker cannot be asked."""
+    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
+        import redis
+
+        try:
+            client = redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
+            return {q: int(client.llen(f"{settings.broker_prefix}{q}")) for q in QUEUES}
+        except redis.RedisError:
+            return {q: -1 for q in QUEUES}
+    folder = settings.broker_dir / "queue"
+    names = [p.name for p in folder.glob("*.msg")] if folder.is_dir() else []
+    return {q: sum(1 for n in names if n.endswith(f".{q}.msg")) for q in QUEUES}
+
+
+def snapshot(session: Session, settings: Settings) -> dict[str, Any]:
+    """The numbers behind /metrics (and the ops dashboard), read now."""
+    now = utcnow()
+    by_state = Counter({(state, channel): n for state, channel, n in session.execute(
+        select(Delivery.state, ChannelAccount.channel, func.count())
+        .join(ChannelAccount, Delivery.account_id == ChannelAccount.id)
+        .group_by(Delivery.state, ChannelAccount.channel))})
+    latencies = []
+    for published, released in session.execute(select(Delivery.published_at, Delivery.release_at).where(
+            Delivery.state == S.PUBLISHED.value, Delivery.published_at >= now - LATENCY_WINDOW)):
+        if published is not None and released is not None:
+            latencies.append(max(0.0, (_aware(published) - _aware(released)).total_seconds()))
+    oldest = session.scalar(select(func.min(Delivery.updated_at)).where(Delivery.state.in_(WAITING)))
+    workers = Counter()
+    for worker in live_workers(session):
+        for queue in filter(None, worker.queues.split(",")):
+            workers[queue] += 1
+    return {
+        "deliveries": by_state,
+        "latencies": latencies,
+        "queue_depth": queue_depths(settings),
+        "workers": {q: workers.get(q, 0) for q in sorted(set(QUEUES) | set(workers))},
+        "oldest_waiting": (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0,
+        "outbox_waiting": by_state_total(by_state, S.OUTBOX.value),
+    }
+
+
+def by_state_total(by_state: Counter, state: str) -> int:
+    return sum(n for (s, _channel), n in by_state.items() if s == state)
+
+
+def _aware(moment):  # noqa: ANN001, ANN202 - SQLite returns naive UTC datetimes
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def exposition(session: Session, settings: Settings) -> tuple[bytes, str]:
+    """The Prometheus text format of `snapshot`, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+
+    data = snapshot(session, settings)
+
+    class Snapshot:
+        def collect(self):  # noqa: ANN202 - prometheus_client's collector protocol
+            deliveries = GaugeMetricFamily("fanout_deliveries", "Deliveries by state and channel",
+                                           labels=["state", "channel"])
+            for (state, channel), n in sorted(data["deliveries"].items()):
+                deliveries.add_metric([state, channel], n)
+            yield deliveries
+            buckets, total = [], 0
+            for bound in LATENCY_BUCKETS:
+                buckets.append((repr(bound), sum(1 for v in data["latencies"] if v <= bound)))
+            buckets.append(("+Inf", len(data["latencies"])))
+            total = sum(data["latencies"])
+            yield HistogramMetricFamily("fanout_publish_latency_seconds",
+                                        "Release to published, deliveries published in the last 24 hours",
+                                        buckets=buckets, sum_value=total)
+            depth = GaugeMetricFamily("fanout_queue_depth", "Messages waiting on the broker", labels=["queue"])
+            for queue, n in data["queue_depth"].items():
+                depth.add_metric([queue], n)
+            yield depth
+            workers = GaugeMetricFamily("fanout_workers", "Workers with a live heartbeat", labels=["queue"])
+            for queue, n in data["workers"].items():
+                workers.add_metric([queue], n)
+            yield workers
+            yield GaugeMetricFamily("fanout_oldest_waiting_delivery_seconds",
+                                    "Age of the oldest planned/ready/retry_wait delivery", value=data["oldest_waiting"])
+            yield GaugeMetricFamily("fanout_outbox_waiting", "Outbox packages waiting for a person",
+                                    value=data["outbox_waiting"])
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Snapshot())
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,95 @@
+"""运维 (ops) pages: the failure list with its actions, and Prometheus metrics.
+
+`/ops/failures` lists failed, unknown, held and stuck deliveries with the platform's reason,
+filterable by channel, account and error code, with 重试 / 重新核实 / 放弃 actions
+(services/failures.py: role checks, audit, refusals). `/metrics` is the Prometheus text
+exposition (services/metrics.py); with FANOUT_METRICS_TOKEN set it wants `Authorization:
+Bearer <token>`. Routes are thin: parse, call one service function, map its errors.
+"""
+# No `from __future__ import annotations`: FastAPI resolves the routes' Annotated aliases,
+# which are local to ops_router, at run time.
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services import failures, metrics
+from services.config import get_settings
+from services.errors import FanoutError, PermissionDenied
+from services.models import ChannelAccount, User
+from services.users import require_role
+
+KIND_ZH = {"failed": "失败", "unknown": "结果待核实", "held": "已暂停", "stuck": "卡住"}
+
+
+def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, str], None]) -> APIRouter:
+    from services.web import app as web
+
+    PageUser = Annotated[User, Depends(web.page_user)]
+    Db = Annotated[Session, Depends(web.db_session, scope="function")]
+    FormText = Annotated[str, Form()]
+    router = APIRouter()
+
+    def page(request: Request, session: Session, user: User, channel: str = "", account: str = "", code: str = "",
+             status_code: int = 200, error: str | None = None) -> HTMLResponse:
+        require_role(user, "ops")
+        account_id = int(account) if account.strip().isdigit() else None
+        rows = failures.failures(session, get_settings(), channel=channel or None, account_id=account_id,
+                                 code=code or None)
+        accounts = list(session.scalars(select(ChannelAccount).order_by(ChannelAccount.channel, ChannelAccount.name)))
+        codes = sorted({r.code for r in failures.failures(session, get_settings()) if r.code})
+        return render(request, "ops_failures.html", status_code=status_code, user=user, rows=rows,
+                      counts=failures.counts(rows), accounts=accounts, codes=codes, error=error, KIND_ZH=KIND_ZH,
+                      filters={"channel": channel, "account": account, "code": code},
+                      back="/ops/failures" + ("?" + urlencode({k: v for k, v in
+                                                                (("channel", channel), ("account", account),
+                                                                 ("code", code)) if v}) if channel or account or code else ""))
+
+    @router.get("/ops/failures", response_class=HTMLResponse, include_in_schema=False)
+    def failures_page(request: Request, user: PageUser, session: Db, channel: str = "", account: str = "",
+                      code: str = "") -> HTMLResponse:
+        return page(request, session, user, channel, account, code)
+
+    def act(request: Request, session: Session, user: User, csrf: str, back: str, run: Callable[[], Any],
+            done: str) -> Any:
+        web.check_csrf(request, csrf)
+        try:
+            run()
+        except FanoutError as exc:
+            session.rollback()
+            return page(request, session, user, status_code=exc.http_status, error=exc.message_zh)
+        flash(request, done)
+        return RedirectResponse(back if back.startswith("/ops/failures") else "/ops/failures", status_code=303)
+
+    @router.post("/ops/deliveries/{delivery_id}/retry", include_in_schema=False)
+    def retry(request: Request, delivery_id: int, user: PageUser, session: Db, csrf: FormText = "",
+              back: FormText = "") -> Any:
+        return act(request, session, user, csrf, back,
+                   lambda: failures.retry(session, web._queue(), delivery_id, user), f"已重试发布任务 #{delivery_id}")
+
+    @router.post("/ops/deliveries/{delivery_id}/reconcile", include_in_schema=False)
+    def reconcile(request: Request, delivery_id: int, user: PageUser, session: Db, csrf: FormText = "",
+                  back: FormText = "") -> Any:
+        return act(request, session, user, csrf, back,
+                   lambda: failures.reconcile(session, web._queue(), delivery_id, user),
+                   f"已请求平台重新核实发布任务 #{delivery_id}")
+
+    @router.post("/ops/deliveries/{delivery_id}/give-up", include_in_schema=False)
+    def give_up(request: Request, delivery_id: int, user: PageUser, session: Db, reason: FormText = "",
+                csrf: FormText = "", back: FormText = "") -> Any:
+        return act(request, session, user, csrf, back,
+                   lambda: failures.give_up(session, delivery_id, user, reason), f"已放弃发布任务 #{delivery_id}")
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics_page(request: Request, session: Db) -> Response:
+        token = get_settings().metrics_token
+        if token and request.headers.get("authorization", "") != f"Bearer {token}":
+            raise PermissionDenied("metrics need the bearer token", "需要指标访问令牌")
+        body, content_type = metrics.exposition(session, get_settings())
+        return Response(body, media_type=content_type)
+
+    return router
