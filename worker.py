@@ -278,6 +278,40 @@ def maintain_accounts() -> dict[str, list[str]]:
 
 # --------------------------------------------------------------------------- worker lifecycle
 
+DELIVERY_TASKS = frozenset({"fanout.render_delivery", "fanout.publish_delivery", "fanout.reconcile_delivery",
+                            "fanout.retract_delivery", "fanout.deliver"})
+_log_tokens: dict[str, Any] = {}
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Workers and beat log JSON lines with ids (services/logs.py); FANOUT_LOG_FORMAT=text for plain."""
+    from services import logs
+
+    level = loglevel if isinstance(loglevel, int) else logging.getLevelName(str(loglevel or "INFO").upper())
+    logs.configure(get_settings().log_format, level=level if isinstance(level, int) else logging.INFO)
+
+
+@signals.task_prerun.connect
+def _bind_task_ids(task_id: str | None = None, task: Any = None, args: Any = None, **_kwargs: Any) -> None:
+    from services import logs
+
+    name = getattr(task, "name", None)
+    delivery_id = args[0] if name in DELIVERY_TASKS and args else None
+    _log_tokens[task_id or ""] = logs.bind(task_id=task_id, task=name, delivery_id=delivery_id)
+
+
+@signals.task_postrun.connect
+def _unbind_task_ids(task_id: str | None = None, **_kwargs: Any) -> None:
+    from services import logs
+
+    token = _log_tokens.pop(task_id or "", None)
+    if token is not None:
+        try:
+            logs.reset(token)
+        except ValueError:  # bound in another context (should not happen): leave it
+            pass
+
 
 @signals.worker_process_init.connect
 def _after_fork(**_kwargs: Any) -> None:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # A rendering/publishing claim older than its time limit plus this margin belongs to a dead
     # worker (the task's own hard limit has passed): the sweep takes it over.
     lease_margin_seconds: float = 60.0
+    log_format: str = "json"  # workers and beat: "json" (one object per line, with ids) or "text"
     metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
     gap_lead_workdays: int = 2  # open slots this many working days ahead are flagged (seeds: 提前两个工作日)

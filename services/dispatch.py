@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from channels import get_channel
 from channels.base import OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
 from media import MediaError
-from services import audit, outbox, ratelimit, rendering, review
+from services import audit, logs, outbox, ratelimit, rendering, review
 from services.accounts import account_data
 from services.config import Settings
 from services.db import after_commit, session_scope
@@ -212,6 +212,7 @@ def _due_retry(stage: str):  # noqa: ANN202 - SQL expression
                 or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= utcnow()))
 
 
+@logs.scoped
 def deliver(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
             worker: str = "") -> str:
     """Render, then publish in the same task (the publish queue's path when nothing needs
@@ -222,6 +223,7 @@ def deliver(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id:
     return publish_delivery(settings, storage, queue, delivery_id, worker=worker)
 
 
+@logs.scoped
 def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
                     worker: str = "", then_publish: bool = True) -> str:
     """planned → rendering → ready: make the renditions, run the channel's pure render.
@@ -234,6 +236,7 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         if not claimed:
             return "skipped"
         delivery = session.get(Delivery, delivery_id)
+        logs.bind(delivery_id=delivery_id, story_id=delivery.story_id, account_id=delivery.account_id)
         story = rendering.story_data(session, delivery.version, delivery.release_at, public_url=settings.public_url)
         channel_name, account_id = delivery.account.channel, delivery.account_id
         version_id, version_created = delivery.story_version_id, delivery.version.created_at
@@ -298,6 +301,7 @@ def _record_published(session: Session, delivery_id: int, receipt: Receipt, work
     return ok
 
 
+@logs.scoped
 def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
                      worker: str = "") -> str:
     """ready → publishing → published (or retry_wait / failed / unknown / outbox).
@@ -324,6 +328,7 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
         if not claimed:
             return "skipped"
         delivery = session.get(Delivery, delivery_id)
+        logs.bind(delivery_id=delivery_id, story_id=delivery.story_id, account_id=delivery.account_id)
         post = Post.from_json(delivery.post_json)
         account = account_data(settings, delivery.account)
     try:
@@ -366,6 +371,8 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
         return S.UNKNOWN.value
     with session_scope() as session:
         if _record_published(session, delivery_id, receipt, worker, f"published as {receipt.remote_id}"):
+            log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
+                     receipt.remote_id)
             return S.PUBLISHED.value
     return "lost-claim"
 
@@ -391,6 +398,7 @@ def _throttle(settings: Settings, delivery_id: int) -> float:
     return wait + random.uniform(0, min(5.0, wait * 0.1)) if wait > 0 else 0.0
 
 
+@logs.scoped
 def reconcile_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
                        worker: str = "") -> str:
     """unknown → ask the platform → published, or ready (certainly not posted) → publish."""
@@ -399,6 +407,7 @@ def reconcile_delivery(settings: Settings, storage: Storage, queue: TaskQueue, d
                           claimed_by=worker, message="reconciling"):
             return "skipped"
         delivery = session.get(Delivery, delivery_id)
+        logs.bind(delivery_id=delivery_id, story_id=delivery.story_id, account_id=delivery.account_id)
         post = Post.from_json(delivery.post_json)
         account = account_data(settings, delivery.account)
         hint = dict(delivery.reconcile_hint or {})

@@ -60,6 +60,28 @@ def test_real_workers_render_and_publish_then_ignore_redelivered_tasks(workers, 
     assert list(manifest["stories"]) == [str(story_id)]
 
 
+def test_worker_logs_are_json_lines_with_the_ids(workers, settings, storage, tmp_path):
+    """services/logs.py: each line one JSON object; a delivery's lines carry its task, delivery,
+    story and account ids, so ops can follow one delivery through the logs."""
+    queue = worker.task_queue()
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        story_id = make_story(session, storage, tmp_path, title="日志测试")
+    approve(settings, storage, story_id)
+    with session_scope() as session:
+        plan = dispatch.plan_publication(session, queue, story_id)
+    dispatch.wait_until_final([story_id], timeout=120)
+    time.sleep(1)
+    lines = [line for child in workers for line in child.log_path.read_text(encoding="utf-8").splitlines()
+             if line.startswith("{")]
+    entries = [json.loads(line) for line in lines]
+    published = [e for e in entries if e["msg"].startswith("delivery ") and " published on " in e["msg"]]
+    assert sorted(e["delivery_id"] for e in published) == sorted(plan.created)
+    for entry in published:
+        assert entry["story_id"] == story_id and entry["account_id"] and entry["task_id"]
+        assert entry["task"] in ("fanout.deliver", "fanout.publish_delivery") and entry["level"] == "info"
+
+
 def test_workers_report_heartbeats_on_their_queues(workers, settings):
     from services.ops import live_workers
 
