@@ -249,11 +249,16 @@ def tick() -> dict[str, Any]:
     from services import dispatch, schedule
     from services.db import session_scope
 
+    from services.dashboard import record_tick
+
     settings, _storage, queue = _context()
     with session_scope() as session:
         released = schedule.tick(session, settings, queue)
-    return {"released": released.released, "late": released.late, "missed": released.missed,
-            "frozen": released.frozen, **dispatch.sweep(settings, queue)}
+    result = {"released": released.released, "late": released.late, "missed": released.missed,
+              "frozen": released.frozen, **dispatch.sweep(settings, queue)}
+    with session_scope() as session:
+        record_tick(session, " ".join(f"{k}={v if isinstance(v, (int, bool)) else len(v)}" for k, v in result.items()))
+    return result
 
 
 @app.task(name="fanout.noop", ignore_result=True)

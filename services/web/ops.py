@@ -1,4 +1,8 @@
-"""运维 (ops) pages: the failure list with its actions, and Prometheus metrics.
+"""运维 (ops) pages: the dashboard, the failure list with its actions, and Prometheus metrics.
+
+`/ops` is the dashboard (services/dashboard.py); its panel reloads itself every
+`REFRESH_SECONDS` from `/ops/panel` (an HTML fragment swapped in place: no full reload, the
+scroll position and open forms stay); `/api/ops/overview` gives the same numbers as JSON.
 
 `/ops/failures` lists failed, unknown, held and stuck deliveries with the platform's reason,
 filterable by channel, account and error code, with 重试 / 重新核实 / 放弃 actions
@@ -17,13 +21,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import failures, metrics
+from services import dashboard, failures, metrics
 from services.config import get_settings
 from services.errors import FanoutError, PermissionDenied
 from services.models import ChannelAccount, User
 from services.users import require_role
 
 KIND_ZH = {"failed": "失败", "unknown": "结果待核实", "held": "已暂停", "stuck": "卡住"}
+REFRESH_SECONDS = 15
 
 
 def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, str], None]) -> APIRouter:
@@ -48,6 +53,39 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
                       back="/ops/failures" + ("?" + urlencode({k: v for k, v in
                                                                 (("channel", channel), ("account", account),
                                                                  ("code", code)) if v}) if channel or account or code else ""))
+
+    def panel_context(session: Session) -> dict[str, Any]:
+        data = dashboard.overview(session, get_settings())
+        return {"o": data, "refresh": REFRESH_SECONDS, "KIND_ZH": KIND_ZH}
+
+    @router.get("/ops", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard_page(request: Request, user: PageUser, session: Db) -> HTMLResponse:
+        require_role(user, "ops")
+        return render(request, "ops_dashboard.html", user=user, **panel_context(session))
+
+    @router.get("/ops/panel", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard_panel(request: Request, user: PageUser, session: Db) -> HTMLResponse:
+        require_role(user, "ops")
+        return render(request, "_ops_panel.html", user=user, **panel_context(session))
+
+    @router.get("/api/ops/overview", tags=["ops"])
+    def api_overview(user: PageUser, session: Db) -> dict[str, Any]:
+        require_role(user, "ops")
+        data = dashboard.overview(session, get_settings())
+        return {
+            "now": data["now"].isoformat(), "queue_depth": data["queue_depth"], "totals": data["totals"],
+            "by_channel": data["by_channel"], "outbox_waiting": data["outbox_waiting"], "cache": data["cache"],
+            "oldest_waiting": data["oldest_waiting"],
+            "beat": {"at": data["beat"]["at"].isoformat() if data["beat"]["at"] else None,
+                     "silent": data["beat"]["silent"], "summary": data["beat"]["summary"]},
+            "workers": [{"hostname": w.hostname, "queues": w.queues, "pool": w.pool, "concurrency": w.concurrency,
+                         "last_seen": w.last_seen.isoformat()} for w in data["workers"]],
+            "next_releases": [{"slot_id": r["slot"].id, "release_at": r["slot"].release_at.isoformat(),
+                               "has_story": r["has_story"]} for r in data["next_releases"]],
+            "activity": {"hours": data["activity"]["hours"], "days": data["activity"]["days"],
+                         "failure_rate_24h": data["activity"]["failure_rate_24h"],
+                         "failure_rate_30d": data["activity"]["failure_rate_30d"]},
+        }
 
     @router.get("/ops/failures", response_class=HTMLResponse, include_in_schema=False)
     def failures_page(request: Request, user: PageUser, session: Db, channel: str = "", account: str = "",

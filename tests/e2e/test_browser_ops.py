@@ -1,0 +1,101 @@
+"""The ops dashboard in a real browser, against real workers and a platform fake.
+
+Seeded: the desk, an ops user, two signed-webhook accounts on the loopback receiver
+(tests/fakes/webhook.py), one approved story. The receiver refuses the first POST with an HTTP
+400 (a permanent error), so after the release one delivery is `failed` and one `published` —
+through the real workers and the real channel code. In the browser, ops opens 运维看板: the
+totals and the per-channel table show those numbers (checked against the database), the
+workers are listed. Ops opens 失败与异常, reads the platform's reason, clicks 重试; the workers
+publish it; the dashboard, refreshing itself without a reload, then counts two published and
+no failure. A screenshot of the dashboard is written to /tmp/ops-dashboard.png.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.e2e.conftest import assert_real_png
+from tests.fakes.webhook import FakeWebhookReceiver
+from tests.helpers import approve, desk, make_story
+
+pytestmark = [pytest.mark.browser, pytest.mark.celery]
+
+SECRET = "e2e-ops-secret"
+SHOT = Path("/tmp/ops-dashboard.png")
+
+
+def _states() -> dict[str, int]:
+    from services.db import session_scope
+    from services.models import Delivery
+
+    with session_scope() as session:
+        return dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
+
+
+def _wait(predicate, timeout: float = 120) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; deliveries: {_states()}")
+        time.sleep(0.3)
+
+
+def test_ops_sees_the_numbers_retries_a_failure_and_sees_it_published(server: str, browser_page, workers,
+                                                                       settings, storage, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    import worker
+    from services import dispatch
+    from services.accounts import add_account
+    from services.db import session_scope
+    from services.users import create_user
+
+    with FakeWebhookReceiver(SECRET) as fake:
+        with session_scope() as session:
+            desk(session)
+            create_user(session, "ops1", roles=["ops"], password="pw-ops1-123")
+            for name in ("市融媒体平台", "省级聚合平台"):
+                add_account(session, settings, "webhook", name, api_base=fake.hook_url, credentials={"secret": SECRET},
+                            account_settings={"status_url": fake.status_url})
+            story_id = make_story(session, storage, tmp_path, title="运维看板测试稿件")
+        approve(settings, storage, story_id)
+        fake.misbehave("status", path="/hooks/fanout", status=400, times=1)
+        with session_scope() as session:
+            dispatch.plan_publication(session, worker.task_queue(), story_id)
+        _wait(lambda: _states() == {"failed": 1, "published": 1})
+
+        page = browser_page
+        page.goto(f"{server}/login")
+        page.get_by_label("用户名").fill("ops1")
+        page.get_by_label("密码").fill("pw-ops1-123")
+        page.get_by_role("button", name="登录").click()
+        page.get_by_role("link", name="运维看板", exact=True).click()
+        panel = page.locator("#ops-panel")
+        expect(panel.locator(".totals")).to_contain_text("已发布 1")
+        expect(panel.locator(".totals")).to_contain_text("失败 1")
+        row = panel.locator("table.by-channel tbody tr")
+        expect(row).to_have_count(1)
+        expect(row.locator("td").nth(0)).to_have_text("Webhook")
+        expect(row.locator("td").nth(1)).to_have_text("1")  # published
+        expect(row.locator("td").nth(3)).to_have_text("1")  # failed
+        expect(panel).to_contain_text("publish")  # the publish worker is listed
+
+        page.get_by_role("link", name="失败与异常").first.click()
+        failure = page.locator("table.failures tbody tr")
+        expect(failure).to_have_count(1)
+        expect(failure).to_contain_text("HTTP 400")
+        failure.get_by_role("button", name="重试").click()
+        expect(page.locator("p.flash")).to_contain_text("已重试发布任务")
+        _wait(lambda: _states() == {"published": 2})
+
+        page.goto(f"{server}/ops")
+        page.evaluate("window.fanoutRefreshOps()")  # the panel's own refresh, without a reload
+        expect(panel.locator(".totals")).to_contain_text("已发布 2")
+        expect(panel.locator(".totals")).not_to_contain_text("失败")
+        page.screenshot(path=str(SHOT), full_page=True)
+        assert_real_png(SHOT)
+        assert max(fake.posts.values()) == 1 and len(fake.posts) == 2  # the retry posted once
