@@ -52,6 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fanout.tick": {"queue": PUBLISH_QUEUE},
             "fanout.maintain_accounts": {"queue": PUBLISH_QUEUE},
             "fanout.noop": {"queue": PUBLISH_QUEUE},
+            "fanout.check_alerts": {"queue": PUBLISH_QUEUE},
         },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
@@ -62,6 +63,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "tick": {"task": "fanout.tick", "schedule": settings.tick_seconds},
             "maintain-accounts": {"task": "fanout.maintain_accounts", "schedule": ACCOUNT_UPKEEP_SECONDS},
+            "check-alerts": {"task": "fanout.check_alerts", "schedule": settings.tick_seconds},
         },
         "beat_schedule_filename": str(settings.run_dir / "celerybeat-schedule"),
     }
@@ -259,6 +261,16 @@ def tick() -> dict[str, Any]:
     with session_scope() as session:
         record_tick(session, " ".join(f"{k}={v if isinstance(v, (int, bool)) else len(v)}" for k, v in result.items()))
     return result
+
+
+@app.task(name="fanout.check_alerts", soft_time_limit=50, time_limit=60)
+def check_alerts() -> dict[str, Any]:
+    """Every minute from beat: open, keep or resolve alerts and send them (services/alerts.py)."""
+    from services import alerts
+    from services.db import session_scope
+
+    with session_scope() as session:
+        return alerts.check(session, get_settings())
 
 
 @app.task(name="fanout.noop", ignore_result=True)

@@ -1024,6 +1024,39 @@ def outbox_posted(delivery_id: int, url: str, as_user: str) -> None:
         click.echo(f"delivery {delivery.id}: {delivery.state} {delivery.remote_url}")
 
 
+@main.group()
+def alerts() -> None:
+    """Ops alerts (beat checks them every minute and sends them through FANOUT_ALERT_URLS)."""
+
+
+@alerts.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def alerts_check(as_json: bool) -> None:
+    """Evaluate the rules now: open, keep, resolve and send."""
+    from services import alerts as service
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        result = service.check(session, get_settings())
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"opened {len(result['opened'])}, resolved {len(result['resolved'])}, firing {len(result['firing'])}")
+
+
+@alerts.command("list")
+def alerts_list() -> None:
+    """Alerts open now."""
+    from services import alerts as service
+    from services.db import session_scope
+
+    _ready_db()
+    with session_scope() as session:
+        for row in service.open_alerts(session):
+            click.echo(f"{row.opened_at:%Y-%m-%d %H:%M}  {row.rule:<12} {row.message}")
+
+
 @main.command("failures")
 @click.option("--channel", default=None)
 @click.option("--account", "account_id", type=int, default=None)

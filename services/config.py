@@ -42,7 +42,13 @@ class Settings(BaseSettings):
     # worker (the task's own hard limit has passed): the sweep takes it over.
     lease_margin_seconds: float = 60.0
     log_format: str = "json"  # workers and beat: "json" (one object per line, with ids) or "text"
-    metrics_token: str | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
+    metrics_token: str | None = None
+    # Alerts (services/alerts.py): Apprise URLs, comma-separated; thresholds, 0 turns a rule off.
+    alert_urls: str = ""
+    alert_release_hours: float = 24.0
+    alert_queue_minutes: float = 30.0
+    alert_beat_minutes: float = 5.0
+    alert_token_days: float = 7.0  # when set, /metrics wants `Authorization: Bearer <token>`
     max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
     gap_lead_workdays: int = 2  # open slots this many working days ahead are flagged (seeds: 提前两个工作日)
     tick_seconds: float = 60.0  # how often beat runs the release tick

@@ -534,3 +534,20 @@ def _audit_is_append_only_update(_mapper, _conn, _target):  # noqa: ANN001
 @event.listens_for(AuditEvent, "before_delete")
 def _audit_is_append_only_delete(_mapper, _conn, _target):  # noqa: ANN001
     raise PermissionError("audit events are append-only")
+
+
+class Alert(Base):
+    """One firing alert condition (services/alerts.py): sent once when it opens, once when it resolves."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_key_resolved", "key", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))  # e.g. "failed:42", "no_worker:publish"
+    rule: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+
