@@ -1024,6 +1024,32 @@ def outbox_posted(delivery_id: int, url: str, as_user: str) -> None:
         click.echo(f"delivery {delivery.id}: {delivery.state} {delivery.remote_url}")
 
 
+@main.command("report")
+@click.option("--from", "start_text", default=None, help="first day YYYY-MM-DD (default: this quarter's)")
+@click.option("--to", "end_text", default=None, help="last day YYYY-MM-DD (default: this quarter's)")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default="xlsx", show_default=True)
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path))
+def report_cmd(start_text: str | None, end_text: str | None, fmt: str, out: Path) -> None:
+    """The quarterly statistics (情况统计表, 附件7 shape) for a date range, as XLSX or CSV."""
+    from datetime import datetime as _dt
+
+    from media.fsutil import write_bytes_atomic
+    from services import reports
+    from services.db import session_scope
+
+    _ready_db()
+    start, end = reports.quarter_of(_dt.now(reports.ZONE).date())
+    try:
+        start = _dt.strptime(start_text, "%Y-%m-%d").date() if start_text else start
+        end = _dt.strptime(end_text, "%Y-%m-%d").date() if end_text else end
+    except ValueError as exc:
+        _fail(f"dates must be YYYY-MM-DD: {exc}")
+    with session_scope() as session:
+        report = reports.statistics(session, start, end)
+    write_bytes_atomic(out, reports.to_xlsx(report) if fmt == "xlsx" else reports.to_csv(report))
+    click.echo(f"{report.title}: {out}")
+
+
 @main.group()
 def alerts() -> None:
     """Ops alerts (beat checks them every minute and sends them through FANOUT_ALERT_URLS)."""

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import dashboard, failures, metrics
+from services import dashboard, failures, metrics, reports
 from services.config import get_settings
 from services.errors import FanoutError, PermissionDenied
 from services.models import ChannelAccount, User
@@ -121,6 +121,41 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
                 csrf: FormText = "", back: FormText = "") -> Any:
         return act(request, session, user, csrf, back,
                    lambda: failures.give_up(session, delivery_id, user, reason), f"已放弃发布任务 #{delivery_id}")
+
+    def report_range(start: str, end: str):  # noqa: ANN202 - (date, date)
+        from datetime import date, datetime
+
+        from services.errors import ValidationError
+
+        first, last = reports.quarter_of(datetime.now(reports.ZONE).date())
+        try:
+            return (date.fromisoformat(start) if start else first), (date.fromisoformat(end) if end else last)
+        except ValueError:
+            raise ValidationError(f"dates must be YYYY-MM-DD: {start!r} {end!r}", "日期格式应为 YYYY-MM-DD") from None
+
+    @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+    def reports_page(request: Request, user: PageUser, session: Db, start: str = "", end: str = "") -> HTMLResponse:
+        require_role(user, "editor", "ops", "admin")
+        first, last = report_range(start, end)
+        report = reports.statistics(session, first, last)
+        query = urlencode({"start": first.isoformat(), "end": last.isoformat()})
+        return render(request, "reports.html", user=user, report=report, query=query,
+                      start=first.isoformat(), end=last.isoformat())
+
+    @router.get("/reports/export.{fmt}", include_in_schema=False)
+    def reports_export(fmt: str, user: PageUser, session: Db, start: str = "", end: str = "") -> Response:
+        require_role(user, "editor", "ops", "admin")
+        if fmt not in ("csv", "xlsx"):
+            from services.errors import NotFound
+
+            raise NotFound(f"no export format {fmt!r}", "不支持的导出格式")
+        first, last = report_range(start, end)
+        report = reports.statistics(session, first, last)
+        body = reports.to_xlsx(report) if fmt == "xlsx" else reports.to_csv(report)
+        media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
+                 else "text/csv; charset=utf-8")
+        name = f"fanout-report-{first:%Y%m%d}-{last:%Y%m%d}.{fmt}"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @router.get("/metrics", include_in_schema=False)
     def metrics_page(request: Request, session: Db) -> Response:

@@ -177,3 +177,16 @@ def test_failures_and_delivery_actions_from_the_cli(home, settings, storage, tmp
     with session_scope() as session:
         delivery = session.get(Delivery, website_id)
         assert delivery.state == "failed" and "平台确认未发出" in delivery.last_error
+
+
+def test_report_writes_the_quarterly_table(home, tmp_path):
+    from openpyxl import load_workbook
+
+    out = tmp_path / "q4.xlsx"
+    done = fanout("report", "--from", "2026-10-01", "--to", "2026-12-31", "--format", "xlsx", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "2026年第4季度" in done.stdout
+    book = load_workbook(out)
+    assert book[book.sheetnames[0]]["B2"].value == "责任单位"
+    bad = fanout("report", "--from", "2026/10/01", "-o", str(tmp_path / "x.csv"), "--format", "csv")
+    assert bad.returncode == 1 and "YYYY-MM-DD" in bad.stderr and not (tmp_path / "x.csv").exists()

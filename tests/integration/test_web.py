@@ -535,3 +535,35 @@ def test_ops_failure_list_actions_and_metrics(app, queue, settings, storage, tmp
     reset_settings()
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_reports_page_and_exports(app, queue, settings, storage, tmp_path):
+    """统计报表: this quarter by default, the tables and the XLSX / CSV downloads; a bad date is a
+    Chinese message."""
+    import io as _io
+
+    from openpyxl import load_workbook
+
+    from services import dispatch
+    from services.db import session_scope
+    from tests.helpers import add_site_accounts, make_story, run_pipeline
+
+    with session_scope() as session:
+        add_site_accounts(session, settings)
+        story_id = make_story(session, storage, tmp_path, title="报表测试")
+    approve(settings, storage, story_id)
+    recorded = RecordingQueue()
+    with session_scope() as session:
+        created = dispatch.plan_publication(session, recorded, story_id).created
+    run_pipeline(settings, storage, recorded, created)
+    client = TestClient(app)
+    login(client, "editor", "pw-editor-123")
+    page = client.get("/reports")
+    assert page.status_code == 200 and "民生实事宣传情况统计表" in page.text and "季度" in page.text
+    assert "合计" in page.text and "各单位发布条次" in page.text
+    book = load_workbook(_io.BytesIO(client.get("/reports/export.xlsx").content))
+    assert book.sheetnames[0].startswith("民生实事宣传情况统计表")
+    csv_text = client.get("/reports/export.csv").content.decode("utf-8-sig")
+    assert "责任单位" in csv_text and "失败原因" in csv_text
+    bad = client.get("/reports?start=2026-13-01")
+    assert bad.status_code == 422 and "日期格式应为" in bad.text
