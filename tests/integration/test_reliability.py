@@ -194,7 +194,7 @@ def test_redis_restarted_mid_run_loses_nothing(chaos_settings, storage, tmp_path
             subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, timeout=10)
             time.sleep(1.0)
             subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-                            "--save", "", "--appendonly", "no"], check=True, timeout=10)
+                            "--save", "", "--appendonly", "no"], check=True, timeout=10, cwd="/")  # outlives this checkout
             views = _wait_all_published(settings, story_ids, timeout=180)
         finally:
             processes.stop(children, grace=10)

@@ -23,13 +23,13 @@ def test_buckets_rates_and_beat(home, settings, storage, tmp_path):
     now = utcnow()
     with session_scope() as session:
         session.execute(update(Delivery).where(Delivery.id == website_id).values(
-            state="published", published_at=now - timedelta(minutes=90)))
+            state="published", published_at=now - timedelta(minutes=60)))
         session.execute(update(Delivery).where(Delivery.id == rss_id).values(
             state="failed", updated_at=now - timedelta(days=3)))
     with session_scope() as session:
         data = dashboard.overview(session, settings, now=now)
     hours, days = data["activity"]["hours"], data["activity"]["days"]
-    assert sum(hours["published"]) == 1 and hours["published"][-2] == 1  # the hour before this one
+    assert sum(hours["published"]) == 1 and hours["published"][-2] == 1  # an hour ago: the bucket before this hour's
     assert sum(hours["failed"]) == 0 and data["activity"]["failure_rate_24h"] == 0.0
     assert sum(days["failed"]) == 1 and days["failed"][-4] == 1 and data["activity"]["failure_rate_30d"] == 0.5
     assert data["totals"]["published"] == 1 and data["totals"]["failed"] == 1
