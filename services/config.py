@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     alert_release_hours: float = 24.0
     alert_queue_minutes: float = 30.0
     alert_beat_minutes: float = 5.0
-    alert_token_days: float = 7.0  # when set, /metrics wants `Authorization: Bearer <token>`
+    alert_token_days: float = 7.0
+    channels_login_days: float = 30.0  # 视频号: renew the staff member's QR-code login this often (unconfirmed)  # when set, /metrics wants `Authorization: Bearer <token>`
     max_lateness_minutes: float = 180.0  # a slot released later than this becomes "missed"
     gap_lead_workdays: int = 2  # open slots this many working days ahead are flagged (seeds: 提前两个工作日)
     tick_seconds: float = 60.0  # how often beat runs the release tick

@@ -76,7 +76,7 @@ ACTION_ZH = {
     "reject": "审核退回", "escalate": "请示", "answer": "答复请示", "reapprove": "渠道重新审核",
     "publish": "发布", "retract": "撤稿", "login": "登录", "login_failed": "登录失败", "password": "修改密码",
     "proofing": "修改校对词库", "outbox.posted": "登记人工发布", "delivery.retry": "重试发布",
-    "delivery.reconcile": "重新核实", "delivery.give_up": "放弃发布",
+    "delivery.reconcile": "重新核实", "delivery.give_up": "放弃发布", "account.login": "登记视频号登录",
 }
 OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号"}
 FINDING_ZH = {"limit": "渠道限制", "sensitive": "敏感词", "typo": "错别字", "cover": "封面", "alt": "替代文字",

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import dashboard, failures, metrics, reports
+from services import account_health, dashboard, failures, metrics, reports
 from services.config import get_settings
 from services.errors import FanoutError, PermissionDenied
 from services.models import ChannelAccount, User
@@ -86,6 +86,25 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
                          "failure_rate_24h": data["activity"]["failure_rate_24h"],
                          "failure_rate_30d": data["activity"]["failure_rate_30d"]},
         }
+
+    @router.get("/ops/accounts", response_class=HTMLResponse, include_in_schema=False)
+    def accounts_page(request: Request, user: PageUser, session: Db) -> HTMLResponse:
+        require_role(user, "ops")
+        rows = account_health.health(session, get_settings())
+        return render(request, "ops_accounts.html", user=user, rows=rows)
+
+    @router.post("/ops/accounts/{account_id}/login", include_in_schema=False)
+    def account_login(request: Request, account_id: int, user: PageUser, session: Db, csrf: FormText = "") -> Any:
+        web.check_csrf(request, csrf)
+        require_role(user, "ops")
+        try:
+            account = account_health.record_login(session, account_id, user)
+        except FanoutError as exc:
+            session.rollback()
+            flash(request, exc.message_zh)
+            return RedirectResponse("/ops/accounts", status_code=303)
+        flash(request, f"已登记「{account.name}」的视频号扫码登录")
+        return RedirectResponse("/ops/accounts", status_code=303)
 
     @router.get("/ops/failures", response_class=HTMLResponse, include_in_schema=False)
     def failures_page(request: Request, user: PageUser, session: Db, channel: str = "", account: str = "",

@@ -567,3 +567,19 @@ def test_reports_page_and_exports(app, queue, settings, storage, tmp_path):
     assert "责任单位" in csv_text and "失败原因" in csv_text
     bad = client.get("/reports?start=2026-13-01")
     assert bad.status_code == 422 and "日期格式应为" in bad.text
+
+
+def test_account_health_page_and_channels_login(app, queue, settings):
+    from services.accounts import add_account
+    from services.db import session_scope
+    from services.users import create_user
+
+    with session_scope() as session:
+        channels = add_account(session, settings, "wechat_channels", "区融媒视频号").id
+        create_user(session, "ops1", roles=["ops"], password="pw-ops1-1234")
+    client = TestClient(app)
+    assert login(client, "ops1", "pw-ops1-1234").status_code == 303
+    page = client.get("/ops/accounts")
+    assert page.status_code == 200 and "区融媒视频号" in page.text and "未登记视频号扫码登录时间" in page.text
+    done = client.post(f"/ops/accounts/{channels}/login", data={"csrf": csrf_of(page.text)}, follow_redirects=True)
+    assert "已登记「区融媒视频号」的视频号扫码登录" in done.text and "未登记视频号扫码登录时间" not in done.text

@@ -1,0 +1,139 @@
+"""Account health (账号状态): per channel account, what breaks before it breaks.
+
+For each account: its mode and whether it has the credentials its channel needs; the
+soonest credential expiry (any `*expires_at` in the credentials: Douyin's access and refresh
+tokens, a Weibo token's `expires_at`, 公众号's cached token); the last success and the last
+error with its code; outbox packages waiting and how long the oldest has waited; and for
+视频号 (no API: a staff member's QR-code login on channels.weixin.qq.com) when the login was
+last renewed — recorded by ops with `record_login` — and when it is due again.
+
+`status` sums it up as ok / warn / bad, with the reasons in Chinese for the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from channels import registry
+from services import audit
+from services.config import Settings
+from services.errors import NotFound, ValidationError
+from services.models import ChannelAccount, Delivery, DeliveryState as S, User, utcnow
+from services.secrets import decrypt_credentials
+from services.users import require_role
+
+LOGIN_SETTING = "login_renewed_at"  # an account setting (ISO UTC) written by record_login
+OUTBOX_WARN_HOURS = 12.0
+
+
+@dataclass
+class AccountHealth:
+    account: ChannelAccount
+    channel_zh: str
+    has_credentials: bool
+    token_expires_at: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_at: datetime | None
+    outbox_waiting: int
+    outbox_oldest_hours: float | None
+    login_renewed_at: datetime | None
+    login_due_at: datetime | None
+    status: str = "ok"  # ok | warn | bad
+    reasons: list[str] = field(default_factory=list)
+
+
+def _aware(moment: Any) -> datetime | None:
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def health(session: Session, settings: Settings, now: datetime | None = None) -> list[AccountHealth]:
+    now = now or utcnow()
+    classes = registry()
+    out = []
+    for account in session.scalars(select(ChannelAccount).order_by(ChannelAccount.channel, ChannelAccount.name)):
+        cls = classes.get(account.channel)
+        credentials = decrypt_credentials(settings, account.credentials_encrypted)
+        needed = getattr(cls, "credential_keys", ()) if cls else ()
+        expiries = [_aware(v) for k, v in credentials.items() if k.endswith("expires_at") and v]
+        expiries = [e for e in expiries if e is not None]
+        last_success = session.scalar(select(func.max(Delivery.published_at)).where(
+            Delivery.account_id == account.id, Delivery.state == S.PUBLISHED.value))
+        failed = session.execute(select(Delivery.last_error, Delivery.last_error_code, Delivery.updated_at).where(
+            Delivery.account_id == account.id, Delivery.state == S.FAILED.value)
+            .order_by(Delivery.updated_at.desc()).limit(1)).first()
+        waiting, oldest = session.execute(select(func.count(), func.min(Delivery.updated_at)).where(
+            Delivery.account_id == account.id, Delivery.state == S.OUTBOX.value)).one()
+        renewed = _aware((account.settings or {}).get(LOGIN_SETTING))
+        is_channels = account.channel == "wechat_channels"
+        due = renewed + timedelta(days=settings.channels_login_days) if is_channels and renewed else None
+        row = AccountHealth(
+            account=account, channel_zh=(cls.title_zh if cls else account.channel),
+            has_credentials=all(credentials.get(k) for k in needed),
+            token_expires_at=min(expiries) if expiries else None,
+            last_success=_aware(last_success), last_error=failed.last_error if failed else None,
+            last_error_code=failed.last_error_code if failed else None,
+            last_error_at=_aware(failed.updated_at) if failed else None,
+            outbox_waiting=int(waiting), outbox_oldest_hours=(now - _aware(oldest)).total_seconds() / 3600
+            if oldest else None, login_renewed_at=renewed, login_due_at=due)
+        _judge(row, account, now, settings, bool(needed))
+        out.append(row)
+    return out
+
+
+def _judge(row: AccountHealth, account: ChannelAccount, now: datetime, settings: Settings, needs: bool) -> None:
+    def bad(reason: str) -> None:
+        row.status = "bad"
+        row.reasons.append(reason)
+
+    def warn(reason: str) -> None:
+        if row.status == "ok":
+            row.status = "warn"
+        row.reasons.append(reason)
+
+    if not account.enabled:
+        warn("已停用")
+    if account.mode == "live" and needs and not row.has_credentials:
+        warn("缺少接口凭据：内容将进入人工发布")
+    if row.token_expires_at is not None:
+        if row.token_expires_at <= now:
+            bad("授权已过期，需重新授权")
+        elif row.token_expires_at <= now + timedelta(days=settings.alert_token_days or 7):
+            warn(f"授权将于 {row.token_expires_at.astimezone(timezone(timedelta(hours=8))):%m月%d日} 过期")
+    if row.last_error_at and (row.last_success is None or row.last_error_at > row.last_success):
+        warn(f"最近一次发布失败（{row.last_error_code or '未知'}）")
+    if row.outbox_oldest_hours is not None and row.outbox_oldest_hours > OUTBOX_WARN_HOURS:
+        warn(f"人工发布包已等待 {row.outbox_oldest_hours:.0f} 小时")
+    if account.channel == "wechat_channels":
+        if row.login_renewed_at is None:
+            warn("未登记视频号扫码登录时间")
+        elif row.login_due_at is not None and row.login_due_at <= now:
+            bad("视频号登录已到期，请重新扫码登录")
+
+
+def record_login(session: Session, account_id: int, actor: User, now: datetime | None = None) -> ChannelAccount:
+    """Ops renewed the 视频号 QR-code login: remember when (audited)."""
+    require_role(actor, "ops", "editor")
+    account = session.get(ChannelAccount, account_id)
+    if account is None:
+        raise NotFound(f"no account {account_id}", "渠道账号不存在")
+    if account.channel != "wechat_channels":
+        raise ValidationError("only 视频号 accounts have a QR-code login to renew", "只有视频号账号需要登记扫码登录")
+    moment = (now or utcnow()).isoformat(timespec="seconds")
+    account.settings = {**(account.settings or {}), LOGIN_SETTING: moment}
+    audit.record(session, actor=actor, action="account.login", object_type="account", object_id=account.id,
+                 summary=f"{account.channel}/{account.name}: QR-code login renewed at {moment}")
+    return account
