@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from channels import get_channel
-from channels.base import OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
+from channels.base import AccountData, OutcomeUnknownError, PermanentChannelError, Post, Receipt, TransientChannelError
 from media import MediaError
 from services import audit, logs, outbox, ratelimit, rendering, review
 from services.accounts import account_data
@@ -387,12 +387,14 @@ def _throttle(settings: Settings, delivery_id: int) -> float:
         if delivery.state == S.RETRY_WAIT.value and due_at is not None and (
                 due_at if due_at.tzinfo else due_at.replace(tzinfo=timezone.utc)) > utcnow():
             return 0.0  # not due: the claim skips it
+        channel = get_channel(delivery.account.channel)
+        spacing = AccountData(id=delivery.account_id, channel=delivery.account.channel, name=delivery.account.name,
+                              settings=dict(delivery.account.settings or {}))
+        interval = ratelimit.account_interval(channel, spacing)
+        if interval <= 0:
+            return 0.0  # no limit: no credentials decrypted on this hot path
         account = account_data(settings, delivery.account)
-    channel = get_channel(account.channel)
     if outbox.goes_to_outbox(channel, account):
-        return 0.0
-    interval = ratelimit.account_interval(channel, account)
-    if interval <= 0:
         return 0.0
     wait = ratelimit.limiter_for(settings).try_acquire(f"account:{account.id}", interval)
     return wait + random.uniform(0, min(5.0, wait * 0.1)) if wait > 0 else 0.0

@@ -43,10 +43,11 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
              status_code: int = 200, error: str | None = None) -> HTMLResponse:
         require_role(user, "ops")
         account_id = int(account) if account.strip().isdigit() else None
-        rows = failures.failures(session, get_settings(), channel=channel or None, account_id=account_id,
-                                 code=code or None)
+        everything = failures.failures(session, get_settings())
+        rows = everything if not (channel or account_id or code) else failures.failures(
+            session, get_settings(), channel=channel or None, account_id=account_id, code=code or None)
         accounts = list(session.scalars(select(ChannelAccount).order_by(ChannelAccount.channel, ChannelAccount.name)))
-        codes = sorted({r.code for r in failures.failures(session, get_settings()) if r.code})
+        codes = sorted({r.code for r in everything if r.code})
         return render(request, "ops_failures.html", status_code=status_code, user=user, rows=rows,
                       counts=failures.counts(rows), accounts=accounts, codes=codes, error=error, KIND_ZH=KIND_ZH,
                       filters={"channel": channel, "account": account, "code": code},
