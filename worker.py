@@ -153,19 +153,19 @@ class CeleryTaskQueue:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings or get_settings()
 
-    def _send(self, task: Task, object_id: int, countdown: float | None) -> None:
+    def _send(self, task: Task, argument: int | list[int], countdown: float | None) -> None:
         config = celery_config(self._settings)
         try:
-            task.apply_async((object_id,), countdown=countdown, connection=_broker_connection(config))
+            task.apply_async((argument,), countdown=countdown, connection=_broker_connection(config))
         except Exception:  # noqa: BLE001 - a dead connection: once more on a new one
             _drop_connection(config)
-            task.apply_async((object_id,), countdown=countdown, connection=_broker_connection(config))
+            task.apply_async((argument,), countdown=countdown, connection=_broker_connection(config))
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(render_delivery, delivery_id, countdown)
 
-    def deliver(self, delivery_id: int, countdown: float | None = None) -> None:
-        self._send(deliver_delivery, delivery_id, countdown)
+    def deliver(self, delivery_ids: list[int], countdown: float | None = None) -> None:
+        self._send(deliver_delivery, [int(i) for i in delivery_ids], countdown)
 
     def publish(self, delivery_id: int, countdown: float | None = None) -> None:
         self._send(publish_delivery, delivery_id, countdown)
@@ -204,12 +204,15 @@ def render_delivery(self: Task, delivery_id: int) -> str:
 
 
 @app.task(name="fanout.deliver", bind=True, soft_time_limit=100, time_limit=120)
-def deliver_delivery(self: Task, delivery_id: int) -> str:
-    """Render (nothing to encode: the renditions are cached) and publish, in one task."""
+def deliver_delivery(self: Task, delivery_ids: list[int] | int) -> dict[str, str]:
+    """Render (nothing to encode: the renditions are cached) and publish a group of deliveries of
+    one story version and channel, in one task (services/dispatch.py `deliver`)."""
     from services import dispatch
 
     settings, storage, queue = _context()
-    return dispatch.deliver(settings, storage, queue, int(delivery_id), worker=_worker_name(self))
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
+    outcomes = dispatch.deliver(settings, storage, queue, [int(i) for i in ids], worker=_worker_name(self))
+    return {str(k): v for k, v in outcomes.items()}
 
 
 @app.task(name="fanout.publish_delivery", bind=True, soft_time_limit=100, time_limit=120)
@@ -295,6 +298,17 @@ def maintain_accounts() -> dict[str, list[str]]:
 
 # --------------------------------------------------------------------------- worker lifecycle
 
+
+@signals.worker_init.connect
+def _import_task_code(**_kwargs: Any) -> None:
+    """Import what the tasks run before the first one arrives (a release right after a restart
+    should not wait for imports; forked pool children inherit them)."""
+    import channels
+    from services import dispatch, retraction  # noqa: F401 - imported for their side effect: loaded
+
+    for name in channels.registry():
+        channels.get_channel(name)
+
 DELIVERY_TASKS = frozenset({"fanout.render_delivery", "fanout.publish_delivery", "fanout.reconcile_delivery",
                             "fanout.retract_delivery", "fanout.deliver"})
 _log_tokens: dict[str, Any] = {}
@@ -315,6 +329,8 @@ def _bind_task_ids(task_id: str | None = None, task: Any = None, args: Any = Non
 
     name = getattr(task, "name", None)
     delivery_id = args[0] if name in DELIVERY_TASKS and args else None
+    if isinstance(delivery_id, list):  # fanout.deliver: a group; one id is still one delivery
+        delivery_id = delivery_id[0] if len(delivery_id) == 1 else None
     _log_tokens[task_id or ""] = logs.bind(task_id=task_id, task=name, delivery_id=delivery_id)
 
 

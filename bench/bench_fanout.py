@@ -9,11 +9,14 @@ threads 8).
 * baseline = 2,000 `fanout.noop` tasks sent to the publish queue (same broker, same worker,
   same pool), timed from the first send until the last one ran (each INCRs a Redis counter).
 * ours = `plan_publication` of the 50 stories at once (the release), timed until every one
-  of the 2,000 deliveries is `published`; each delivery runs its render task (media queue)
-  and its publish task (publish queue: the 20 ms POST, the claim, the record).
+  of the 2,000 deliveries is `published`. Review made the renditions, so each story's 40
+  deliveries go to the publish queue as `fanout.deliver` tasks of publish_batch_size (10):
+  one render, one claim and one record per task, the 20 ms POSTs sent concurrently.
 
-Prints deliveries/s, no-op tasks/s and their ratio (target ≥ 0.5), and the 50th/95th
-percentile of release-to-published latency.
+Prints deliveries/s, no-op tasks/s and their ratio (target ≥ 0.5), the 50th/95th percentile
+of release-to-published latency, and the CPU seconds each process spent during the run (the
+machine has two cores: the publish worker, PostgreSQL and this process with the fake share
+them). FANOUT_PUBLISH_BATCH_SIZE=1 measures one delivery per task.
 
     .venv/bin/python bench/bench_fanout.py [--stories 50] [--accounts 40] [--latency 0.02]
 """
@@ -45,6 +48,21 @@ def _recreate_database() -> str:
         conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
     admin.dispose()
     return f"postgresql+psycopg://127.0.0.1/{DB_NAME}"
+
+
+def _cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group `pgid` (Linux /proc)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp … utime(11) stime(12)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def main() -> int:
@@ -118,11 +136,14 @@ def main() -> int:
 
             # ours: release every story at once, wait for every delivery to be published
             queue = worker.task_queue()
+            cpu_before = {child.name: _cpu_seconds(child.process.pid) for child in children}
+            own_before = sum(os.times()[:2])
             t0 = time.perf_counter()
             released = time.time()
             with session_scope() as session:
                 for story_id in story_ids:
                     dispatch.plan_publication(session, queue, story_id)
+            plan_seconds = time.perf_counter() - t0
             while True:
                 with session_scope() as session:
                     done = session.query(Delivery).filter(Delivery.state == "published").count()
@@ -133,6 +154,8 @@ def main() -> int:
                     raise SystemExit(f"deliveries did not finish in 20 minutes ({done}/{total})")
                 time.sleep(0.1)
             ours_seconds = time.perf_counter() - t0
+            cpu = {child.name: _cpu_seconds(child.process.pid) - cpu_before[child.name] for child in children}
+            cpu["bench (planning, fake platform, polling)"] = sum(os.times()[:2]) - own_before
             with session_scope() as session:
                 latencies = sorted(d.published_at.timestamp() - released for d in
                                    session.query(Delivery).filter(Delivery.state == "published"))
@@ -146,7 +169,9 @@ def main() -> int:
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
     print(f"no-op tasks : {total} in {noop_seconds:6.2f}s = {noop_rate:7.1f}/s (publish queue, threads 8)")
     print(f"deliveries  : {done} published, {bad} failed/unknown, in {ours_seconds:6.2f}s = {ours_rate:7.1f}/s "
-          f"(render + publish task each, {args.latency * 1000:.0f} ms platform)")
+          f"({args.latency * 1000:.0f} ms platform)")
+    print(f"planning (the release, in this process): {plan_seconds:.2f}s; CPU seconds during the run: "
+          + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
     print(f"release-to-published latency: p50 {p50:.2f}s  p95 {p95:.2f}s  max {latencies[-1]:.2f}s")
     print(f"posted twice: {twice}")
     print(f"ratio deliveries/no-op: {ratio:.2f} (target >= {TARGET}) {'OK' if ratio >= TARGET else 'MISSED'}")

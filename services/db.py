@@ -32,9 +32,15 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
+POOL_SIZE = 12
+POOL_OVERFLOW = 20
+
+
 def _create_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Kept connections: a publish worker's 8 threads plus its heartbeat, with room; past
+        # pool_size a connection is opened and closed per checkout (a PostgreSQL backend fork each).
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Protocol
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from channels.base import AccountData, OutcomeUnknownError, PermanentChannelErro
 from media import MediaError
 from services import audit, logs, outbox, ratelimit, rendering, review
 from services.accounts import account_data
-from services.config import Settings
+from services.config import Settings, get_settings
 from services.db import after_commit, session_scope
 from services.errors import NotApproved, NotFound, ValidationError
 from services.models import (
@@ -58,13 +59,14 @@ from services.stories import get_story
 from services.users import require_role
 
 log = logging.getLogger("fanout.dispatch")
+PLAN_CHUNK = 500  # accounts per multi-row INSERT when planning (8 values each: far below SQLite's 32,766)
 
 
 class TaskQueue(Protocol):
     """How the domain asks for work without importing Celery (worker.py implements it)."""
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None: ...
-    def deliver(self, delivery_id: int, countdown: float | None = None) -> None: ...
+    def deliver(self, delivery_ids: list[int], countdown: float | None = None) -> None: ...
     def publish(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def reconcile(self, delivery_id: int, countdown: float | None = None) -> None: ...
     def retract(self, delivery_id: int, countdown: float | None = None) -> None: ...
@@ -116,8 +118,11 @@ def _insert_ignore(session: Session):  # noqa: ANN202 - dialect-specific insert 
 
 
 def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor: User | None = None,
-                     account_ids: list[int] | None = None, release_at: datetime | None = None) -> PlanResult:
-    """One delivery per enabled account for the story's current version; idempotent."""
+                     account_ids: list[int] | None = None, release_at: datetime | None = None,
+                     batch_size: int | None = None) -> PlanResult:
+    """One delivery per enabled account for the story's current version; idempotent.
+
+    `batch_size`: deliveries per `deliver` task (default: the setting publish_batch_size)."""
     if actor is not None:
         require_role(actor, "editor", "ops")
     story = get_story(session, story_id)
@@ -144,35 +149,49 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
     existing: list[int] = []
     story_view = None
     media_work: dict[str, bool] = {}  # channel -> would rendering encode something?
-    light: list[int] = []  # created deliveries whose renditions are all cached
+    light: dict[str, list[int]] = {}  # channel -> created deliveries whose renditions are all cached
+    inserted: dict[int, int] = {}  # account id -> delivery id created by this call
+    for n in range(0, len(accounts), PLAN_CHUNK):  # one multi-row INSERT per chunk
+        stmt = _insert_ignore(session).values([{
+            "story_id": story.id, "story_version_id": version.id, "account_id": account.id,
+            "state": S.PLANNED.value, "attempts": 0, "release_at": release_at or now, "created_at": now,
+            "updated_at": now,
+        } for account in accounts[n:n + PLAN_CHUNK]]).on_conflict_do_nothing(
+            index_elements=["story_version_id", "account_id"]).returning(Delivery.id, Delivery.account_id)
+        inserted.update({account_id: delivery_id for delivery_id, account_id in session.execute(stmt)})
+    earlier: dict[int, int] = {}
+    if len(inserted) < len(accounts):
+        earlier = {account_id: delivery_id for account_id, delivery_id in session.execute(
+            select(Delivery.account_id, Delivery.id).where(
+                Delivery.story_version_id == version.id,
+                Delivery.account_id.in_([a.id for a in accounts if a.id not in inserted])))}
     for account in accounts:
-        stmt = _insert_ignore(session).values(
-            story_id=story.id, story_version_id=version.id, account_id=account.id, state=S.PLANNED.value,
-            attempts=0, release_at=release_at or now, created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["story_version_id", "account_id"]).returning(Delivery.id)
-        delivery_id = session.scalar(stmt)  # None when the row already existed
-        inserted = delivery_id is not None
-        if not inserted:
-            delivery_id = session.scalar(select(Delivery.id).where(
-                Delivery.story_version_id == version.id, Delivery.account_id == account.id))
-        (created if inserted else existing).append(delivery_id)
-        if inserted:
-            session.add(DeliveryLog(delivery_id=delivery_id, from_state="-", to_state=S.PLANNED.value,
-                                    message=f"planned for {account.channel}/{account.name}"))
-            if account.channel not in media_work:
-                if story_view is None:
-                    story_view = rendering.story_data(session, version, release_at or now)
-                media_work[account.channel] = rendering.needs_media_work(session, account.channel, story_view)
-            if not media_work[account.channel]:
-                light.append(delivery_id)
+        if account.id not in inserted:
+            existing.append(earlier[account.id])
+            continue
+        delivery_id = inserted[account.id]
+        created.append(delivery_id)
+        if account.channel not in media_work:
+            if story_view is None:
+                story_view = rendering.story_data(session, version, release_at or now)
+            media_work[account.channel] = rendering.needs_media_work(session, account.channel, story_view)
+        if not media_work[account.channel]:
+            light.setdefault(account.channel, []).append(delivery_id)
+    names = {a.id: f"{a.channel}/{a.name}" for a in accounts}
+    _log_many(session, [(delivery_id, "-", S.PLANNED.value, f"planned for {names[account_id]}")
+                        for account_id, delivery_id in inserted.items()], None)
     audit.record(session, actor=actor, action="publish", object_type="story", object_id=story.id,
                  story_version=version.number,
                  summary=f"planned {len(created)} deliveries ({len(existing)} already planned)",
                  data={"created": created, "existing": existing})
-    heavy = [i for i in created if i not in set(light)]
-    # Encodes go to the media queue; a delivery with nothing to encode renders and publishes
-    # in one task on the publish queue (a fan-out to dozens of accounts is one encode + N posts).
-    after_commit(session, lambda: ([queue.render(i) for i in heavy], [queue.deliver(i) for i in light]))
+    light_ids = {i for ids in light.values() for i in ids}
+    heavy = [i for i in created if i not in light_ids]
+    # Encodes go to the media queue; deliveries with nothing to encode render and publish on the
+    # publish queue, a group per channel in one task (a fan-out to dozens of accounts is one
+    # encode + a few tasks of N posts each).
+    size = max(1, batch_size or get_settings().publish_batch_size)
+    batches = [ids[n:n + size] for ids in light.values() for n in range(0, len(ids), size)]
+    after_commit(session, lambda: ([queue.render(i) for i in heavy], [queue.deliver(b) for b in batches]))
     return PlanResult(story_id=story.id, version=version.number, created=created, existing=existing)
 
 
@@ -213,14 +232,207 @@ def _due_retry(stage: str):  # noqa: ANN202 - SQL expression
 
 
 @logs.scoped
-def deliver(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
-            worker: str = "") -> str:
-    """Render, then publish in the same task (the publish queue's path when nothing needs
-    encoding). A worker lost in between leaves the delivery `ready`: the sweep re-sends it."""
-    outcome = render_delivery(settings, storage, queue, delivery_id, worker=worker, then_publish=False)
-    if outcome != S.READY.value:
-        return outcome
-    return publish_delivery(settings, storage, queue, delivery_id, worker=worker)
+def deliver(settings: Settings, storage: Storage, queue: TaskQueue, delivery_ids: int | Iterable[int], *,
+            worker: str = "") -> dict[int, str]:
+    """Render and publish a group of deliveries that need no encoding (the publish queue's path).
+
+    A fan-out of one story version to many accounts of a channel is one task: the channel's
+    render runs once, the claims are one conditional UPDATE for the group, the outcomes are
+    recorded in one transaction, and the posts go out concurrently (a thread each, all claimed
+    together and sent at once, so each is sent within its own lease as on the single path).
+    A delivery that must wait for its account's rate limit or goes to the outbox continues
+    alone on the single path (`publish_delivery`). Every step is still a conditional
+    transition: a task delivered twice finds nothing to claim; a worker lost midway leaves
+    `rendering` (the sweep re-plans it) or `publishing` (→ unknown → reconcile), never a
+    second send. Returns each delivery's outcome.
+    """
+    ids = sorted({int(delivery_ids)} if isinstance(delivery_ids, int) else {int(i) for i in delivery_ids})
+    outcomes: dict[int, str] = {i: "skipped" for i in ids}
+    with session_scope() as session:
+        claimed = _claim_many(session, ids, S.PLANNED, S.RENDERING, worker, "render started", claimed_by=worker)
+        # left `ready` by an earlier run of this task that died after rendering: publish alone
+        unclaimed = set(ids) - set(claimed)
+        for delivery_id in session.scalars(select(Delivery.id).where(
+                Delivery.id.in_(unclaimed), Delivery.state == S.READY.value)) if unclaimed else ():
+            after_commit(session, lambda i=delivery_id: queue.publish(i))
+            outcomes[delivery_id] = "handed-on"
+        groups: dict[tuple[int, Any, str], list[Delivery]] = {}
+        for delivery in session.scalars(select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id)):
+            groups.setdefault((delivery.story_version_id, delivery.release_at, delivery.account.channel),
+                              []).append(delivery)
+        jobs = []
+        for (version_id, release_at, channel_name), members in groups.items():
+            version = members[0].version
+            jobs.append(_GroupJob(
+                channel=channel_name, version_id=version_id, version_created=version.created_at,
+                story=rendering.story_data(session, version, release_at, public_url=settings.public_url),
+                approved=review.approved_hashes(session, version_id, [d.account_id for d in members]),
+                members=[(d.id, d.account_id, d.story_id) for d in members],
+                accounts={d.account_id: account_data(settings, d.account) for d in members}))
+    for job in jobs:
+        outcomes.update(_deliver_group(settings, storage, queue, job, worker))
+    return outcomes
+
+
+@dataclass
+class _GroupJob:
+    """What one render of a (story version × release time × channel) group needs, read in one session."""
+
+    channel: str
+    version_id: int
+    version_created: datetime
+    story: Any  # channels.base.StoryData
+    approved: dict[int, str | None]
+    members: list[tuple[int, int, int]]  # (delivery id, account id, story id)
+    accounts: dict[int, AccountData]
+
+
+def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: _GroupJob,
+                   worker: str) -> dict[int, str]:
+    ids = [delivery_id for delivery_id, _account, _story in job.members]
+    try:
+        renditions = rendering.renditions_for(settings, storage, job.channel, job.story)
+        check = rendering.approval_post(job.channel, job.story, renditions, job.version_created).content_hash()
+        post = rendering.render(job.channel, job.story, renditions)
+    except (PermanentChannelError, MediaError) as exc:
+        reason = exc.reason if isinstance(exc, MediaError) else str(exc)
+        with session_scope() as session:
+            for delivery_id in ids:
+                transition(session, delivery_id, [S.RENDERING], S.FAILED, worker=worker, message=reason,
+                           last_error=reason, last_error_code=getattr(exc, "code", None) or "render")
+        log.warning("deliveries %s render failed permanently: %s", ids, reason)
+        return {i: S.FAILED.value for i in ids}
+    except Exception as exc:  # unexpected: each retries a bounded number of times
+        log.exception("deliveries %s render crashed", ids)
+        with session_scope() as session:
+            return {i: _fail_or_retry(session, settings, queue, i, S.RENDERING, "render",
+                                      f"{exc.__class__.__name__}: {exc}", "render", None, worker) for i in ids}
+    channel = get_channel(job.channel)
+    outcomes: dict[int, str] = {}
+    post_json, post_hash = post.to_json(), post.content_hash()
+    with session_scope() as session:
+        fine: list[int] = []
+        for delivery_id, account_id, _story in job.members:
+            approved = job.approved.get(account_id)
+            if check == approved:
+                fine.append(delivery_id)
+                continue
+            reason = (f"the {job.channel} rendering of this version differs from what was approved; "
+                      "a 终审 reviewer must re-approve this channel" if approved else
+                      f"no approved rendering for this account ({job.channel}); a 终审 reviewer must approve it")
+            transition(session, delivery_id, [S.RENDERING], S.HELD, worker=worker, message=reason,
+                       post_json=post_json, post_hash=post_hash, last_error=reason, last_error_code="needs_reapproval")
+            outcomes[delivery_id] = S.HELD.value
+            log.warning("delivery %s held: %s", delivery_id, reason)
+        alone, now = [], []
+        for delivery_id, account_id, _story in job.members:
+            if delivery_id not in fine:
+                continue
+            account = job.accounts[account_id]
+            if ratelimit.account_interval(channel, account) > 0 or outbox.goes_to_outbox(channel, account):
+                alone.append(delivery_id)  # the single path waits for the slot / writes the package
+            else:
+                now.append(delivery_id)
+        rendered = {"post_json": post_json, "post_hash": post_hash, "last_error": None, "last_error_code": None,
+                    "retry_stage": None, "next_attempt_at": None}
+        for delivery_id in _claim_many(session, alone, S.RENDERING, S.READY, worker, "rendered", **rendered):
+            after_commit(session, lambda i=delivery_id: queue.publish(i))
+            outcomes[delivery_id] = "handed-on"
+        # rendered and claimed for sending in one UPDATE; the trail still shows both steps
+        sending = _claim_many(session, now, S.RENDERING, S.PUBLISHING, worker, "rendered", claimed_by=worker,
+                              attempts=Delivery.attempts + 1, via=(S.READY, "publish started"), **rendered)
+    if not sending:
+        return outcomes
+    try:
+        post = _post_with_paths(storage, post)
+    except Exception as exc:  # nothing was sent yet: safe to retry
+        with session_scope() as session:
+            for delivery_id in sending:
+                outcomes[delivery_id] = _fail_or_retry(
+                    session, settings, queue, delivery_id, S.PUBLISHING, "publish",
+                    f"before sending: {exc.__class__.__name__}: {exc}", "prepare", None, worker)
+        return outcomes
+    account_of = {delivery_id: job.accounts[account_id] for delivery_id, account_id, _story in job.members}
+
+    def send(delivery_id: int) -> Receipt | BaseException:
+        try:
+            return channel.publish(post, account_of[delivery_id])
+        except Exception as exc:  # settled below, in the task's thread
+            return exc
+
+    if len(sending) == 1:
+        results = [send(sending[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(sending), thread_name_prefix="fanout-send") as pool:
+            results = list(pool.map(send, sending))
+    with session_scope() as session:
+        receipts = {d: r for d, r in zip(sending, results) if isinstance(r, Receipt)}
+        for delivery_id in _record_published_many(session, receipts, worker):
+            outcomes[delivery_id] = S.PUBLISHED.value
+            account = account_of[delivery_id]
+            log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
+                     receipts[delivery_id].remote_id)
+        for delivery_id, result in zip(sending, results):
+            if delivery_id not in receipts:
+                outcomes[delivery_id] = _settle(session, settings, queue, delivery_id, account_of[delivery_id],
+                                                result, worker)
+            elif delivery_id not in outcomes:
+                outcomes[delivery_id] = "lost-claim"
+        for story_id in {s for d, _a, s in job.members if outcomes.get(d) == S.PUBLISHED.value}:
+            _mark_story_published(session, story_id, job.version_id)
+    return outcomes
+
+
+def _record_published_many(session: Session, receipts: dict[int, Receipt], worker: str) -> list[int]:
+    """publishing → published for a group in one executemany UPDATE (one round trip where the
+    driver pipelines it); returns the ids this call moved (a claim the sweep took over stays)."""
+    if not receipts:
+        return []
+    table, now = Delivery.__table__, utcnow()
+    result = session.execute(
+        update(table).where(table.c.id == bindparam("b_id"), table.c.state == S.PUBLISHING.value)
+        .values(state=S.PUBLISHED.value, updated_at=now, published_at=now, remote_id=bindparam("b_remote_id"),
+                remote_url=bindparam("b_remote_url"), last_error=None, last_error_code=None, retry_stage=None,
+                next_attempt_at=None),
+        [{"b_id": d, "b_remote_id": r.remote_id, "b_remote_url": r.url} for d, r in receipts.items()])
+    if result.rowcount == len(receipts):
+        moved = sorted(receipts)
+    else:  # some claim was lost meanwhile: keep only the rows that now carry this call's receipt
+        moved = sorted(d for d, state, remote_id in session.execute(
+            select(Delivery.id, Delivery.state, Delivery.remote_id).where(Delivery.id.in_(list(receipts))))
+            if state == S.PUBLISHED.value and remote_id == receipts[d].remote_id)
+    _log_many(session, [(d, S.PUBLISHING.value, S.PUBLISHED.value, f"published as {receipts[d].remote_id}")
+                        for d in moved], worker)
+    return moved
+
+
+def _log_many(session: Session, rows: list[tuple[int, str, str, str]], worker: str | None) -> None:
+    """DeliveryLog rows (delivery id, from, to, message) in one multi-row INSERT."""
+    if rows:
+        now = utcnow()
+        session.execute(insert(DeliveryLog.__table__), [
+            {"delivery_id": d, "at": now, "from_state": a, "to_state": b, "worker": worker, "message": m[:2000]}
+            for d, a, b, m in rows])
+
+
+def _claim_many(session: Session, ids: list[int], expected: S, to: S, worker: str, message: str, *,
+                via: tuple[S, str] | None = None, **values: Any) -> list[int]:
+    """`transition` for a group: one conditional UPDATE; returns the ids this call moved.
+
+    `via` = (state, message): the move passes through that state (logged as two steps)."""
+    if not ids:
+        return []
+    moved = sorted(session.scalars(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.state == expected.value)
+        .values(state=to.value, updated_at=utcnow(), **values).returning(Delivery.id)
+        .execution_options(synchronize_session=False)).all())
+    if via is None:
+        _log_many(session, [(i, expected.value, to.value, message) for i in moved], worker)
+    else:
+        middle, second = via
+        _log_many(session, [row for i in moved for row in (
+            (i, expected.value, middle.value, message), (i, middle.value, to.value, second))], worker)
+    return moved
 
 
 @logs.scoped
@@ -284,21 +496,26 @@ def _post_with_paths(storage: Storage, post: Post) -> Post:
     return post.with_paths({f.key: str(storage.local_path(f.key)) for f in post.files})
 
 
-def _record_published(session: Session, delivery_id: int, receipt: Receipt, worker: str, message: str) -> bool:
+def _record_published(session: Session, delivery_id: int, receipt: Receipt, worker: str, message: str, *,
+                      mark_story: bool = True) -> bool:
     ok = transition(session, delivery_id, [S.PUBLISHING], S.PUBLISHED, worker=worker, message=message,
                     remote_id=receipt.remote_id, remote_url=receipt.url, published_at=utcnow(),
                     last_error=None, last_error_code=None, retry_stage=None, next_attempt_at=None)
-    if ok:
-        story_id = session.scalar(select(Delivery.story_id).where(Delivery.id == delivery_id))
-        version_id = session.scalar(select(Delivery.story_version_id).where(Delivery.id == delivery_id))
-        session.execute(update(Story).where(Story.id == story_id, or_(
-            Story.status == StoryStatus.DRAFT.value,
-            # a corrected version of a retracted story, published again
-            and_(Story.status == StoryStatus.RETRACTED.value,
-                 select(func.max(StoryVersion.id)).where(StoryVersion.story_id == story_id).scalar_subquery()
-                 == version_id)))
-            .values(status=StoryStatus.PUBLISHED.value))
+    if ok and mark_story:
+        story_id, version_id = session.execute(select(Delivery.story_id, Delivery.story_version_id)
+                                               .where(Delivery.id == delivery_id)).one()
+        _mark_story_published(session, story_id, version_id)
     return ok
+
+
+def _mark_story_published(session: Session, story_id: int, version_id: int) -> None:
+    """A draft story (or a corrected version of a retracted one) is published once a delivery is."""
+    session.execute(update(Story).where(Story.id == story_id, or_(
+        Story.status == StoryStatus.DRAFT.value,
+        and_(Story.status == StoryStatus.RETRACTED.value,
+             select(func.max(StoryVersion.id)).where(StoryVersion.story_id == story_id).scalar_subquery()
+             == version_id)))
+        .values(status=StoryStatus.PUBLISHED.value))
 
 
 @logs.scoped
@@ -348,33 +565,42 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
                        last_error=None, last_error_code=None)
         return S.OUTBOX.value
     try:
-        receipt = channel.publish(post, account)
-    except TransientChannelError as exc:
-        with session_scope() as session:
-            return _fail_or_retry(session, settings, queue, delivery_id, S.PUBLISHING, "publish", str(exc),
-                                  exc.code, exc.retry_after, worker)
-    except PermanentChannelError as exc:
-        with session_scope() as session:
-            transition(session, delivery_id, [S.PUBLISHING], S.FAILED, worker=worker, message=str(exc),
-                       last_error=str(exc), last_error_code=exc.code)
-        return S.FAILED.value
-    except Exception as exc:  # OutcomeUnknownError, or a crash mid-call: it may have been posted
-        reason = f"{exc.__class__.__name__}: {exc}"
-        if not isinstance(exc, OutcomeUnknownError):
-            log.exception("delivery %s publish crashed", delivery_id)
-        with session_scope() as session:
-            if transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN, worker=worker,
-                          message=f"outcome unknown: {reason}", last_error=reason,
-                          last_error_code=getattr(exc, "code", None) or "unknown",
-                          reconcile_hint=getattr(exc, "hint", None) or None):
-                after_commit(session, lambda: queue.reconcile(delivery_id, countdown=2.0))
-        return S.UNKNOWN.value
+        result: Receipt | BaseException = channel.publish(post, account)
+    except Exception as exc:  # settled below: what it means depends on its kind
+        result = exc
     with session_scope() as session:
-        if _record_published(session, delivery_id, receipt, worker, f"published as {receipt.remote_id}"):
+        return _settle(session, settings, queue, delivery_id, account, result, worker)
+
+
+def _settle(session: Session, settings: Settings, queue: TaskQueue, delivery_id: int, account: AccountData,
+            result: Receipt | BaseException, worker: str, *, mark_story: bool = True) -> str:
+    """Record what one send came to (the delivery is `publishing`, claimed by this worker):
+    a receipt → published; transient → retry_wait (or failed once out of attempts); permanent →
+    failed with the platform's reason; anything else — OutcomeUnknownError, or a crash mid-call —
+    may have been posted → unknown, and reconcile asks the platform."""
+    if isinstance(result, Receipt):
+        if _record_published(session, delivery_id, result, worker, f"published as {result.remote_id}",
+                             mark_story=mark_story):
             log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
-                     receipt.remote_id)
+                     result.remote_id)
             return S.PUBLISHED.value
-    return "lost-claim"
+        return "lost-claim"
+    if isinstance(result, TransientChannelError):
+        return _fail_or_retry(session, settings, queue, delivery_id, S.PUBLISHING, "publish", str(result),
+                              result.code, result.retry_after, worker)
+    if isinstance(result, PermanentChannelError):
+        transition(session, delivery_id, [S.PUBLISHING], S.FAILED, worker=worker, message=str(result),
+                   last_error=str(result), last_error_code=result.code)
+        return S.FAILED.value
+    reason = f"{result.__class__.__name__}: {result}"
+    if not isinstance(result, OutcomeUnknownError):
+        log.error("delivery %s publish crashed", delivery_id, exc_info=result)
+    if transition(session, delivery_id, [S.PUBLISHING], S.UNKNOWN, worker=worker,
+                  message=f"outcome unknown: {reason}", last_error=reason,
+                  last_error_code=getattr(result, "code", None) or "unknown",
+                  reconcile_hint=getattr(result, "hint", None) or None):
+        after_commit(session, lambda: queue.reconcile(delivery_id, countdown=2.0))
+    return S.UNKNOWN.value
 
 
 def _throttle(settings: Settings, delivery_id: int) -> float:

@@ -359,15 +359,26 @@ def answer(session: Session, question_id: int, actor: User, text: str) -> Review
 
 def approved_hash(session: Session, version_id: int, account_id: int) -> str | None:
     """The approval-rendering hash 终审 (or a later channel re-approval) signed for an account."""
-    reapproved = session.scalar(select(ChannelApproval.post_hash).where(
-        ChannelApproval.version_id == version_id, ChannelApproval.account_id == account_id)
-        .order_by(ChannelApproval.id.desc()).limit(1))
-    if reapproved:
-        return reapproved
-    final = session.scalar(select(Signature).where(
-        Signature.version_id == version_id, Signature.level == 3, Signature.decision == "approve")
-        .order_by(Signature.id.desc()).limit(1))
-    return (final.post_hashes or {}).get(str(account_id)) if final else None
+    return approved_hashes(session, version_id, [account_id])[account_id]
+
+
+def approved_hashes(session: Session, version_id: int, account_ids: list[int]) -> dict[int, str | None]:
+    """`approved_hash` for several accounts of one version, in two queries."""
+    wanted = {int(a) for a in account_ids}
+    reapproved: dict[int, str] = {}
+    for account_id, post_hash in session.execute(
+            select(ChannelApproval.account_id, ChannelApproval.post_hash).where(
+                ChannelApproval.version_id == version_id, ChannelApproval.account_id.in_(wanted))
+            .order_by(ChannelApproval.id)):
+        if post_hash:
+            reapproved[account_id] = post_hash  # the latest re-approval wins
+    final = None
+    if wanted - reapproved.keys():
+        final = session.scalar(select(Signature).where(
+            Signature.version_id == version_id, Signature.level == 3, Signature.decision == "approve")
+            .order_by(Signature.id.desc()).limit(1))
+    signed = (final.post_hashes or {}) if final else {}
+    return {a: reapproved.get(a) or signed.get(str(a)) for a in wanted}
 
 
 def reapprove_delivery(session: Session, settings: Settings, storage: Storage, queue: Any, delivery_id: int,

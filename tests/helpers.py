@@ -11,12 +11,14 @@ class RecordingQueue:
     """services.dispatch.TaskQueue that records what would be sent (in-process unit tests)."""
 
     sent: list[tuple[str, int, float | None]] = field(default_factory=list)
+    batches: list[list[int]] = field(default_factory=list)  # each `deliver` call's group
 
     def render(self, delivery_id: int, countdown: float | None = None) -> None:
         self.sent.append(("render", delivery_id, countdown))
 
-    def deliver(self, delivery_id: int, countdown: float | None = None) -> None:
-        self.sent.append(("deliver", delivery_id, countdown))
+    def deliver(self, delivery_ids: list[int], countdown: float | None = None) -> None:
+        self.batches.append(list(delivery_ids))
+        self.sent.extend(("deliver", delivery_id, countdown) for delivery_id in delivery_ids)
 
     def publish(self, delivery_id: int, countdown: float | None = None) -> None:
         self.sent.append(("publish", delivery_id, countdown))

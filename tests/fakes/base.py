@@ -100,6 +100,13 @@ def route(method: str, path: str) -> Callable[[Callable], Callable]:
     return mark
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog like a real front end's (nginx: 511), not socketserver's 5: a burst of
+    concurrent posts must not be dropped by the fake before the platform could answer."""
+
+    request_queue_size = 512
+
+
 class FakePlatform:
     """A platform on 127.0.0.1:<free port>. Use as a context manager or start()/stop()."""
 
@@ -124,6 +131,7 @@ class FakePlatform:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
             def _serve(self) -> None:
                 fake._handle(self)
@@ -133,7 +141,7 @@ class FakePlatform:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                          name=type(self).__name__).start()
