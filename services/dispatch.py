@@ -312,7 +312,7 @@ def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: 
     post_json, post_hash = post.to_json(), post.content_hash()
     with session_scope() as session:
         fine: list[int] = []
-        for delivery_id, account_id, _story in job.members:
+        for delivery_id, account_id, story_id in job.members:
             approved = job.approved.get(account_id)
             if check == approved:
                 fine.append(delivery_id)
@@ -323,7 +323,8 @@ def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: 
             transition(session, delivery_id, [S.RENDERING], S.HELD, worker=worker, message=reason,
                        post_json=post_json, post_hash=post_hash, last_error=reason, last_error_code="needs_reapproval")
             outcomes[delivery_id] = S.HELD.value
-            log.warning("delivery %s held: %s", delivery_id, reason)
+            with logs.bound(delivery_id=delivery_id, story_id=story_id, account_id=account_id):
+                log.warning("delivery %s held: %s", delivery_id, reason)
         alone, now = [], []
         for delivery_id, account_id, _story in job.members:
             if delivery_id not in fine:
@@ -367,15 +368,18 @@ def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: 
             results = list(pool.map(send, sending))
     with session_scope() as session:
         receipts = {d: r for d, r in zip(sending, results) if isinstance(r, Receipt)}
+        story_of = {d: story_id for d, _a, story_id in job.members}
         for delivery_id in _record_published_many(session, receipts, worker):
             outcomes[delivery_id] = S.PUBLISHED.value
             account = account_of[delivery_id]
-            log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
-                     receipts[delivery_id].remote_id)
+            with logs.bound(delivery_id=delivery_id, story_id=story_of[delivery_id], account_id=account.id):
+                log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
+                         receipts[delivery_id].remote_id)
         for delivery_id, result in zip(sending, results):
             if delivery_id not in receipts:
-                outcomes[delivery_id] = _settle(session, settings, queue, delivery_id, account_of[delivery_id],
-                                                result, worker)
+                account = account_of[delivery_id]
+                with logs.bound(delivery_id=delivery_id, story_id=story_of[delivery_id], account_id=account.id):
+                    outcomes[delivery_id] = _settle(session, settings, queue, delivery_id, account, result, worker)
             elif delivery_id not in outcomes:
                 outcomes[delivery_id] = "lost-claim"
         for story_id in {s for d, _a, s in job.members if outcomes.get(d) == S.PUBLISHED.value}:
