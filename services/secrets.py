@@ -24,9 +24,13 @@ def _key(settings: Settings) -> bytes:
     path = settings.resolved_home / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(Fernet.generate_key())
     return path.read_bytes().strip()
 
 
