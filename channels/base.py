@@ -41,7 +41,11 @@ DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every platform call
 
 
 class ChannelError(Exception):
-    """Base of every error a channel raises. `code` is the platform's own error code."""
+    """Base of every error a channel raises. `code` is the platform's own error code;
+    `header_retry_after` the answer's Retry-After seconds, whatever its status (Weibo sends its
+    rate limits as 400/403 with one), for a channel that maps its codes to decide."""
+
+    header_retry_after: float | None = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -385,6 +389,13 @@ class HttpClient:
         return self._check(response)
 
     def _check(self, response: requests.Response) -> Any:
+        try:
+            return self._checked(response)
+        except ChannelError as exc:
+            exc.header_retry_after = _retry_after(response)
+            raise
+
+    def _checked(self, response: requests.Response) -> Any:
         retry_after = _retry_after(response)
         if response.status_code == 429:
             raise TransientChannelError("rate limited (HTTP 429)", code="429", retry_after=retry_after)

@@ -50,7 +50,6 @@ from channels.base import (
     AccountData,
     Channel,
     ChannelError,
-    HttpClient,
     MediaItem,
     OutcomeUnknownError,
     PermanentChannelError,
@@ -221,26 +220,6 @@ def _domain_of(value: str) -> str:
 # ----------------------------------------------------------------------------- the channel
 
 
-class _WeiboClient(HttpClient):
-    """HttpClient that keeps a 4xx answer's Retry-After on the error it raises (Weibo sends
-    its rate limits 10022-10024 as 403/400, which HttpClient maps without retry_after)."""
-
-    def _check(self, response: Any) -> Any:
-        try:
-            return super()._check(response)
-        except ChannelError as exc:
-            exc.header_retry_after = _header_retry_after(response)  # type: ignore[attr-defined]
-            raise
-
-
-def _header_retry_after(response: Any) -> float | None:
-    """Retry-After in seconds (HTTP-date forms are ignored: Weibo sends none)."""
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except (TypeError, ValueError):
-        return None
-
-
 class WeiboChannel(Channel):
     """新浪微博: a status (label, title, summary, #topics#, link) and one picture."""
 
@@ -368,10 +347,6 @@ class WeiboChannel(Channel):
 
     # ------------------------------------------------------------------ I/O
 
-    def http(self, account: AccountData, default_base: str, error_shape: str) -> HttpClient:
-        return _WeiboClient(account.api_base or default_base, error_shape=error_shape,
-                            min_interval=self.min_seconds_between_requests, timeout=account.timeout())
-
     def hourly_limit(self, account: AccountData) -> int:
         """Posts per hour the dispatcher allows this account (setting `posts_per_hour`)."""
         return int(account.setting("posts_per_hour", self.posts_per_hour))
@@ -480,7 +455,7 @@ class WeiboChannel(Channel):
         if isinstance(exc, (TransientChannelError, OutcomeUnknownError)):
             return exc
         if code in RATE_LIMIT_CODES:
-            after = getattr(exc, "header_retry_after", None)
+            after = exc.header_retry_after
             return TransientChannelError(f"Weibo rate limit {code} while {doing}: {exc}", code=code,
                                          retry_after=after if after is not None else self.rate_limit_retry_after)
         if code in DUPLICATE_CODES:
