@@ -76,6 +76,7 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
         return {
             "now": data["now"].isoformat(), "queue_depth": data["queue_depth"], "totals": data["totals"],
             "by_channel": data["by_channel"], "outbox_waiting": data["outbox_waiting"], "cache": data["cache"],
+            "render": data["render"],
             "oldest_waiting": data["oldest_waiting"],
             "beat": {"at": data["beat"]["at"].isoformat() if data["beat"]["at"] else None,
                      "silent": data["beat"]["silent"], "summary": data["beat"]["summary"]},
