@@ -18,7 +18,10 @@ scrapes `/metrics` instead, from what all processes share:
   (services/rendition_stats.py; a row removed from the index takes its counts with it);
 * `fanout_rendition_cache_renditions` / `fanout_rendition_cache_bytes` — the cache's size;
 * `fanout_render_seconds{profile}` — encode time of the renditions encoded in the last
-  `RENDER_WINDOW` (histogram, `RENDER_BUCKETS`; a batch's time shared among what it made).
+  `RENDER_WINDOW` (histogram, `RENDER_BUCKETS`; a batch's time shared among what it made);
+* `fanout_worker_tasks_active{worker}`, `fanout_worker_tasks_done_total{worker}`,
+  `fanout_worker_rss_bytes{worker}`, `fanout_worker_load1{worker}` — from each live worker's
+  last heartbeat (services/ops.py).
 """
 
 from __future__ import annotations
@@ -72,10 +75,13 @@ def snapshot(session: Session, settings: Settings) -> dict[str, Any]:
             latencies.append(max(0.0, (_aware(published) - _aware(released)).total_seconds()))
     oldest = session.scalar(select(func.min(Delivery.updated_at)).where(Delivery.state.in_(WAITING)))
     workers = Counter()
-    for worker in live_workers(session):
+    alive = live_workers(session)
+    for worker in alive:
         for queue in filter(None, worker.queues.split(",")):
             workers[queue] += 1
     return {
+        "worker_load": [{"worker": w.hostname, "active": w.tasks_active, "done": w.tasks_done,
+                         "rss_bytes": w.rss_bytes, "load1": w.load_1m} for w in alive],
         "cache": rendition_stats.cache_totals(session),
         "cache_by_profile": rendition_stats.by_profile(session),
         "render_seconds": rendition_stats.render_seconds(session, now - RENDER_WINDOW),
@@ -133,6 +139,7 @@ def exposition(session: Session, settings: Settings) -> tuple[bytes, str]:
             yield GaugeMetricFamily("fanout_outbox_waiting", "Outbox packages waiting for a person",
                                     value=data["outbox_waiting"])
             yield from _cache_metrics(data)
+            yield from _worker_metrics(data)
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Snapshot())
@@ -170,3 +177,22 @@ def _cache_metrics(data: dict[str, Any]):  # noqa: ANN202 - yields prometheus_cl
         render.add_metric([profile], buckets, total)
     yield render
 
+
+def _worker_metrics(data: dict[str, Any]):  # noqa: ANN202 - yields prometheus_client metric families
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    active = GaugeMetricFamily("fanout_worker_tasks_active", "Tasks a worker is running (last heartbeat)",
+                               labels=["worker"])
+    done = CounterMetricFamily("fanout_worker_tasks_done", "Tasks a worker finished since it started",
+                               labels=["worker"])
+    rss = GaugeMetricFamily("fanout_worker_rss_bytes", "Resident memory of a worker and its pool processes",
+                            labels=["worker"])
+    load = GaugeMetricFamily("fanout_worker_load1", "1-minute load average of a worker's host", labels=["worker"])
+    for row in data["worker_load"]:
+        for family, key in ((active, "active"), (done, "done"), (rss, "rss_bytes"), (load, "load1")):
+            if row[key] is not None:
+                family.add_metric([row["worker"]], row[key])
+    yield active
+    yield done
+    yield rss
+    yield load

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import update
 
 from services import dashboard, dispatch
@@ -139,3 +141,49 @@ def test_render_summary_median_p95_and_window(home, settings, storage, tmp_path)
     with session_scope() as session:
         summary = render_summary(session, now)
     assert summary == [{"profile": "douyin_video", "count": 20, "median": 10.0, "p95": 19.0, "max": 20.0}]
+
+
+def test_tree_rss_sums_a_process_and_its_descendants(tmp_path):
+    """/proc parsing: children found through `ppid` in /proc/<pid>/stat (a comm with spaces and
+    parentheses included), resident pages from statm; unrelated processes left out."""
+    import os
+
+    from services.ops import tree_rss_bytes
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    procs = {10: (1, "celery", 100), 11: (10, "celery (pool) 1", 50), 12: (11, "ffmpeg", 400), 13: (1, "bash", 7)}
+    for pid, (ppid, comm, pages) in procs.items():
+        folder = tmp_path / str(pid)
+        folder.mkdir()
+        (folder / "stat").write_text(f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560\n")
+        (folder / "statm").write_text(f"9999 {pages} 10 1 0 50 0\n")
+    (tmp_path / "self").mkdir()  # not a pid: ignored
+    assert tree_rss_bytes(10, proc=tmp_path) == (100 + 50 + 400) * page
+    assert tree_rss_bytes(11, proc=tmp_path) == (50 + 400) * page
+    assert tree_rss_bytes(99, proc=tmp_path) is None
+
+
+def test_worker_load_from_the_heartbeat_on_the_dashboard_and_metrics(home, settings):
+    import os
+
+    from services import metrics
+    from services.ops import WorkerLoad, beat_heartbeat, sample_load
+
+    mine = sample_load(os.getpid(), tasks_active=2, tasks_done=40)
+    assert mine.rss_bytes > 10 * 1024 * 1024 and mine.cpu_count == os.cpu_count()
+    assert mine.load_1m == pytest.approx(os.getloadavg()[0], abs=2.0)
+    beat_heartbeat("media1@host", queues="media", pid=os.getpid(), pool="prefork", concurrency=1,
+                   load=WorkerLoad(load_1m=1.5, load_5m=0.75, load_15m=0.25, cpu_count=4, rss_bytes=300 * 1048576,
+                                   tasks_active=1, tasks_done=17))
+    beat_heartbeat("publish1@host", queues="publish", pid=os.getpid(), pool="thread", concurrency=8)  # no load yet
+    with session_scope() as session:
+        workers = {w.hostname: w for w in dashboard.overview(session, settings)["workers"]}
+        text = metrics.exposition(session, settings)[0].decode()
+    media = workers["media1@host"]
+    assert (media.load_1m, media.load_5m, media.load_15m, media.cpu_count) == (1.5, 0.75, 0.25, 4)
+    assert (media.rss_bytes, media.tasks_active, media.tasks_done) == (300 * 1048576, 1, 17)
+    assert workers["publish1@host"].tasks_done is None
+    assert 'fanout_worker_tasks_active{worker="media1@host"} 1.0' in text
+    assert 'fanout_worker_tasks_done_total{worker="media1@host"} 17.0' in text
+    assert 'fanout_worker_load1{worker="media1@host"} 1.5' in text
+    assert 'worker="publish1@host"' not in text  # nothing reported, nothing made up
