@@ -1,8 +1,9 @@
 """Account health (账号状态): per channel account, what breaks before it breaks.
 
 For each account: its mode and whether it has the credentials its channel needs; the
-soonest credential expiry (any `*expires_at` in the credentials: Douyin's access and refresh
-tokens, a Weibo token's `expires_at`, 公众号's cached token); the last success and the last
+soonest expiry a person must act on (`authorisation_expiries`: a Weibo token's `expires_at`,
+Douyin's refresh token — not the tokens Fanout renews by itself: 公众号's cached access token,
+Douyin's access token, refreshed by the hourly upkeep); the last success and the last
 error with its code; outbox packages waiting and how long the oldest has waited; and for
 视频号 (no API: a staff member's QR-code login on channels.weixin.qq.com) when the login was
 last renewed — recorded by ops with `record_login` — and when it is due again.
@@ -28,6 +29,10 @@ from services.secrets import decrypt_credentials
 from services.users import require_role
 
 LOGIN_SETTING = "login_renewed_at"  # an account setting (ISO UTC) written by record_login
+# Expiries Fanout handles itself (channels' token caches and refreshes): no person acts on them,
+# and a failed refresh shows up as an upkeep warning instead.
+SELF_RENEWED = frozenset({"access_token_expires_at",  # 公众号: the 2-hour access token cache
+                          "access_expires_at"})  # Douyin: the access token, refreshed from the refresh token
 OUTBOX_WARN_HOURS = 12.0
 
 
@@ -60,6 +65,17 @@ def _aware(moment: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def authorisation_expiries(credentials: dict[str, Any]) -> dict[str, datetime]:
+    """The credentials' `*expires_at` values a person must renew before (see SELF_RENEWED)."""
+    out = {}
+    for key, value in credentials.items():
+        if key.endswith("expires_at") and key not in SELF_RENEWED and value:
+            moment = _aware(value)
+            if moment is not None:
+                out[key] = moment
+    return out
+
+
 def health(session: Session, settings: Settings, now: datetime | None = None) -> list[AccountHealth]:
     now = now or utcnow()
     classes = registry()
@@ -68,8 +84,7 @@ def health(session: Session, settings: Settings, now: datetime | None = None) ->
         cls = classes.get(account.channel)
         credentials = decrypt_credentials(settings, account.credentials_encrypted)
         needed = getattr(cls, "credential_keys", ()) if cls else ()
-        expiries = [_aware(v) for k, v in credentials.items() if k.endswith("expires_at") and v]
-        expiries = [e for e in expiries if e is not None]
+        expiries = list(authorisation_expiries(credentials).values())
         last_success = session.scalar(select(func.max(Delivery.published_at)).where(
             Delivery.account_id == account.id, Delivery.state == S.PUBLISHED.value))
         failed = session.execute(select(Delivery.last_error, Delivery.last_error_code, Delivery.updated_at).where(

@@ -59,3 +59,30 @@ def test_health_rows_and_the_login_to_renew(home, settings, storage, tmp_path):
         assert fresh.status == "ok" and fresh.login_due_at > now + timedelta(days=29)
         assert "account.login" in [e.action for e in events(session, limit=20)]
         assert session.get(ChannelAccount, channels).settings[account_health.LOGIN_SETTING]
+
+
+def test_only_expiries_a_person_acts_on_warn_and_alert(home, settings):
+    """公众号's 2-hour cached token and Douyin's access token are renewed by Fanout itself: they
+    neither turn the account 注意 nor raise a token_expiry alert; Douyin's refresh token and a
+    Weibo token's expires_at do."""
+    from services import alerts
+
+    now = utcnow()
+    in_1h, in_2d = (now + timedelta(hours=1)).isoformat(), (now + timedelta(days=2)).isoformat()
+    with session_scope() as session:
+        gzh = add_account(session, settings, "wechat_mp", "黄山区发布", credentials={
+            "appid": "wx1", "secret": "s", "access_token": "t", "access_token_expires_at": in_1h}).id
+        douyin_ok = add_account(session, settings, "douyin", "抖音一", credentials={
+            "client_key": "k", "access_token": "a", "refresh_token": "r", "open_id": "o",
+            "access_expires_at": in_1h, "refresh_expires_at": (now + timedelta(days=25)).isoformat()}).id
+        douyin_due = add_account(session, settings, "douyin", "抖音二", credentials={
+            "client_key": "k", "access_token": "a", "refresh_token": "r", "open_id": "o",
+            "access_expires_at": in_1h, "refresh_expires_at": in_2d}).id
+        weibo = add_account(session, settings, "weibo", "微博", credentials={"access_token": "w", "expires_at": in_2d}).id
+    with session_scope() as session:
+        rows = {r.account.id: r for r in account_health.health(session, settings, now=now)}
+        fired = {c.key for c in alerts.conditions(session, settings, now) if c.rule == "token_expiry"}
+    assert rows[gzh].token_expires_at is None and rows[gzh].status == "ok", rows[gzh].reasons
+    assert rows[douyin_ok].token_expires_at > now + timedelta(days=24) and rows[douyin_ok].status == "ok"
+    assert rows[douyin_due].status == "warn" and rows[weibo].status == "warn"
+    assert fired == {f"token_expiry:{douyin_due}:refresh_expires_at", f"token_expiry:{weibo}:expires_at"}
