@@ -356,9 +356,20 @@ def _after_fork(**_kwargs: Any) -> None:
 _heartbeat_stop = threading.Event()
 
 
+def _task_counts() -> tuple[int, int]:
+    """(running, finished) tasks of this worker, from Celery's own bookkeeping in the main
+    process (celery.worker.state, what `celery inspect stats` reports). It sees every pool's
+    tasks, where task_prerun/postrun signals would only fire here for the threads pool: the
+    prefork pool runs them in its child processes."""
+    from celery.worker import state
+
+    active = len(state.active_requests)
+    return active, max(0, state.all_total_count[0] - active)
+
+
 @signals.worker_ready.connect
 def _start_heartbeat(sender: Any = None, **_kwargs: Any) -> None:
-    from services.ops import beat_heartbeat
+    from services.ops import beat_heartbeat, sample_load
 
     consumer = sender
     hostname = consumer.hostname
@@ -369,7 +380,10 @@ def _start_heartbeat(sender: Any = None, **_kwargs: Any) -> None:
     def loop() -> None:
         while not _heartbeat_stop.is_set():
             try:
-                beat_heartbeat(hostname, queues=queues, pid=os.getpid(), pool=pool, concurrency=concurrency)
+                active, done = _task_counts()
+                load = sample_load(os.getpid(), tasks_active=active, tasks_done=done)
+                beat_heartbeat(hostname, queues=queues, pid=os.getpid(), pool=pool, concurrency=concurrency,
+                               load=load)
             except Exception:  # the DB may be briefly away; the next beat tries again
                 log.warning("heartbeat failed", exc_info=True)
             _heartbeat_stop.wait(HEARTBEAT_SECONDS)

@@ -156,6 +156,21 @@ class AccountData:
     # Called by a channel that obtained new credentials (a refreshed token): the dispatcher
     # stores the merged mapping encrypted. `None` (tests, previews): nothing is kept.
     save_credentials: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    # Called with a platform's quota figures when an answer carries them (a quota query in
+    # `maintain`, a "quota used up" error): the services keep the latest for ops. `None`
+    # (tests, previews): nothing is kept, and a call made only to ask for the quota is skipped.
+    report_quota: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+
+    def note_quota(self, *, remaining: int | None, limit: int | None = None, period: str | None = None,
+                   resets_at: datetime | None = None, what: str = "", source: str = "") -> None:
+        """Hand what the platform said about the account's quota to `report_quota`: calls (or
+        posts) `remaining` of `limit` per `period` ("minute", "hour", "day" or None), when it
+        resets, what it counts and which answer said so."""
+        if self.report_quota is None:
+            return
+        self.report_quota({"remaining": remaining, "limit": limit, "period": period,
+                           "resets_at": resets_at.isoformat(timespec="seconds") if resets_at else None,
+                           "what": what, "source": source})
 
     def setting(self, key: str, default: Any = None) -> Any:
         value = self.settings.get(key)

@@ -27,6 +27,9 @@ Where the numbers come from (../shared/channels.md unless said otherwise):
 * The daily series is ~1 minute of vertical video: rendition `douyin_video` (1080×1920, the
   campaign label drawn over its first seconds, `label_on_video`) and `douyin_cover`.
 
+Quota: Douyin reports none until it is used up; a quota error (2190001/28003017) is handed to
+`AccountData.note_quota` as none left (when it resets, the platform does not say).
+
 Reconcile: the platform has no lookup by text, so `video_list/` is paged newest first
 (`reconcile_pages` pages of `reconcile_page_size`) and the post is the video whose title is
 exactly the rendered `text`.
@@ -430,6 +433,8 @@ class _Api:
                 if exc.code in TOKEN_EXPIRED and not self.refreshed:
                     self.refresh()  # the call was refused, not done: safe to send again
                     continue
+                if exc.code in QUOTA:
+                    self.account.note_quota(remaining=0, what="open-platform call quota", source=f"error {exc.code}")
                 raise self.channel.map_error(exc, what, self.account, self._logid()) from exc
             except (TransientChannelError, OutcomeUnknownError):
                 raise  # HTTP 429/5xx, no connection, or no answer after sending: already typed

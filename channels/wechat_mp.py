@@ -29,6 +29,10 @@ https://api.weixin.qq.com/cgi-bin — an account's api_base replaces only scheme
   submitted, and raises OutcomeUnknownError again while it is still publishing.
 * A submit refused with a transient error (45009 daily quota, busy, HTTP 5xx) deletes its
   draft (`draft/delete`, best effort), so the retry does not leave a second draft behind.
+* Quota (for account health, through `AccountData.note_quota`): 45009 means none left today;
+  when someone records quotas, `maintain` asks `POST /cgi-bin/openapi/quota/get` {cgi_path:
+  "/cgi-bin/freepublish/submit"} → quota {daily_limit, used, remain} (WeChat's API, not in
+  channels.md). Daily quotas reset at midnight, Asia/Shanghai.
 * Errors arrive as HTTP 200 + {"errcode", "errmsg"}; only errcode is matched. -1 (busy) and
   45011 (minute quota) are transient; 45009 (daily quota) is transient until the next
   midnight in Asia/Shanghai; 40164 (caller IP not whitelisted) is permanent with a message
@@ -587,13 +591,31 @@ class WechatMpChannel(Channel):
         if not account.credentials.get("appid") or not account.credentials.get("secret"):
             return [f"wechat_mp account {account.name!r} has no appid/secret: it can only work in outbox mode"]
         try:
-            _Api(self, account).token(now=now)
+            api = _Api(self, account)
+            api.token(now=now)
         except ChannelError as exc:
             return [f"wechat_mp account {account.name!r}: cannot get an access_token: {exc}"]
+        if account.report_quota is not None:
+            try:  # for information only: a failure leaves the number missing, not the account broken
+                body = api.call("POST", "/cgi-bin/openapi/quota/get",
+                                json_body={"cgi_path": "/cgi-bin/freepublish/submit"})
+            except ChannelError:
+                return []
+            quota = body.get("quota") if isinstance(body.get("quota"), Mapping) else {}
+            if isinstance(quota.get("remain"), int):
+                api.account.note_quota(remaining=quota["remain"], limit=quota.get("daily_limit"), period="day",
+                                       resets_at=_next_midnight(now), what="freepublish/submit calls per day",
+                                       source="openapi/quota/get")
         return []
 
 
 # ----------------------------------------------------------------------------- I/O helpers
+
+
+def _next_midnight(now: datetime) -> datetime:
+    """The next midnight in Asia/Shanghai, when the platform's daily quotas reset."""
+    local = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(SHANGHAI)
+    return (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _file(by_key: Mapping[str, PostFile], key: str) -> PostFile:
@@ -738,15 +760,16 @@ class _Api:
         if code == "45011":
             return TransientChannelError(message, code=code, retry_after=self.channel.minute_quota_retry_after)
         if code == "45009":
+            self.account.note_quota(remaining=0, period="day", resets_at=_next_midnight(self.channel.now()),
+                                    what="daily API quota", source="errcode 45009")
             return TransientChannelError(message, code=code, retry_after=self._until_quota_reset())
         if code in TOKEN_CODES:
             message += " (still refused after getting a new token)"
         return PermanentChannelError(message, code=code)
 
     def _until_quota_reset(self) -> float:
-        local = self.channel.now().astimezone(SHANGHAI)
-        midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        return (midnight - local).total_seconds() + self.channel.quota_reset_margin
+        now = self.channel.now()
+        return (_next_midnight(now) - now).total_seconds() + self.channel.quota_reset_margin
 
     def _scrub(self, text: str) -> str:
         secrets = [self._secret, self._current or "",

@@ -26,6 +26,10 @@ Where the numbers come from (../shared/channels.md, "Weibo"):
   to t.cn short links in the stored text, so texts are compared with every URL masked.
 * Retract: `POST /2/statuses/destroy.json` with `id`; 20101 ("target weibo does not exist",
   Weibo's documented code, not in channels.md) means it is already gone.
+* Quota (reported through `AccountData.note_quota` for account health): a rate-limit error
+  10022-10024 means none is left this hour; when someone records quotas, `maintain` asks
+  `GET /2/account/rate_limit_status.json` (Weibo's API, not in channels.md: user_limit,
+  remaining_user_hits, reset_time_in_seconds, limit_time_unit, and the same for the IP).
 
 Text layout: `【label】title summary #tag# #tag# link` — the campaign label first, the title
 never cut, the summary cut to what is left (at a sentence end, else a clause mark or a word
@@ -75,8 +79,11 @@ DEFAULT_BASE = "https://api.weibo.com"
 SHARE_PATH = "/2/statuses/share.json"
 TIMELINE_PATH = "/2/statuses/user_timeline.json"
 DESTROY_PATH = "/2/statuses/destroy.json"
+RATE_LIMIT_STATUS_PATH = "/2/account/rate_limit_status.json"
 
 RATE_LIMIT_CODES = frozenset({"10022", "10023", "10024"})
+RATE_LIMIT_SCOPES = {"10022": "requests per hour from this IP", "10023": "requests per hour for this user",
+                     "10024": "share requests per hour for this user"}
 DUPLICATE_CODES = frozenset({"20016", "20017", "20019", "20111"})
 TOKEN_CODES = {"21327": "the access token has expired", "21332": "the access token is invalid"}
 GONE_CODES = frozenset({"20101"})
@@ -372,6 +379,11 @@ class WeiboChannel(Channel):
             body = client.request("POST", SHARE_PATH, sends_post=True, data=data, files=files, headers=headers)
         except ChannelError as exc:
             mapped = self._mapped(exc, "posting")
+            if exc.code in RATE_LIMIT_CODES:  # none left this hour; Retry-After, if sent, says when
+                after = getattr(exc, "header_retry_after", None)
+                account.note_quota(remaining=0, period="hour", what=RATE_LIMIT_SCOPES[exc.code],
+                                   resets_at=datetime.now(UTC) + timedelta(seconds=after) if after else None,
+                                   source=f"error {exc.code}")
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -417,7 +429,39 @@ class WeiboChannel(Channel):
             raise mapped from exc
 
     def maintain(self, account: AccountData, now: datetime) -> list[str]:
-        """Weibo tokens cannot be renewed without the account holder: warn ahead of expiry."""
+        """Weibo tokens cannot be renewed without the account holder: warn ahead of expiry. When
+        someone records quotas (`account.report_quota`), ask Weibo how many calls are left."""
+        warnings = self._token_warnings(account, now)
+        if account.report_quota is not None and account.credentials.get("access_token"):
+            refused = self._report_rate_limit(account, now)
+            if refused and not any("expired" in w for w in warnings):
+                warnings.append(refused)
+        return warnings
+
+    def _report_rate_limit(self, account: AccountData, now: datetime) -> str | None:
+        """rate_limit_status.json → `note_quota`; a warning when the token is refused, else None
+        (the quota is for information: any other failure is only a missing number)."""
+        try:
+            body = self.http(account, DEFAULT_BASE, "weibo").request("GET", RATE_LIMIT_STATUS_PATH,
+                                                                     headers=_auth(account))
+        except ChannelError as exc:
+            code = exc.code or ""
+            if code in TOKEN_CODES or code.startswith("213"):
+                return f"weibo account {account.name!r}: the access token was refused ({code}); re-authorise the account"
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("remaining_user_hits"), int):
+            return None
+        seconds = body.get("reset_time_in_seconds")
+        unit = str(body.get("limit_time_unit") or "").lower().rstrip("s")
+        account.note_quota(remaining=body["remaining_user_hits"], limit=body.get("user_limit"),
+                           period=unit if unit in ("minute", "hour", "day") else None,
+                           resets_at=_aware(now) + timedelta(seconds=seconds) if isinstance(seconds, int) else None,
+                           what=(f"API calls for this user (IP: {body.get('remaining_ip_hits')} of "
+                                 f"{body.get('ip_limit')} left)"),
+                           source="account/rate_limit_status")
+        return None
+
+    def _token_warnings(self, account: AccountData, now: datetime) -> list[str]:
         if not account.credentials.get("access_token"):
             return [f"weibo account {account.name!r} has no access_token: authorise it"]
         raw = account.credentials.get("expires_at")
@@ -487,6 +531,10 @@ class WeiboChannel(Channel):
         if uid:
             extra["uid"] = uid
         return Receipt(remote_id=idstr, url=url, extra=extra)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _auth(account: AccountData) -> dict[str, str]:

@@ -3,11 +3,18 @@
 Credentials are JSON in the platform's own names (DESIGN.md "Channel contract"), encrypted at
 rest; `account_data` decrypts them only to hand a channel its `AccountData`, with per-account
 settings merged over the service defaults (site directory, public URL, site title).
+
+What the platforms say about an account is kept on its row for account health (账号状态):
+the hourly upkeep's warnings (`maintain_accounts` → `upkeep_warnings`, `upkeep_at`; an empty
+list when all was well) and the last quota a platform reported (`AccountData.report_quota` →
+`record_quota` → `quota`, `quota_at`). Both are written in short transactions of their own
+and never fail the publish or the upkeep that reported them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +31,7 @@ from services.models import AccountMode, ChannelAccount, User
 from services.secrets import decrypt_credentials, encrypt_credentials
 
 MODES = tuple(m.value for m in AccountMode)
+log = logging.getLogger("fanout.accounts")
 
 
 def read_credentials_file(path: str | Path) -> dict[str, Any]:
@@ -84,6 +92,9 @@ def public_view(account: ChannelAccount) -> dict[str, Any]:
         "id": account.id, "channel": account.channel, "name": account.name, "mode": account.mode,
         "enabled": account.enabled, "api_base": account.api_base,
         "has_credentials": bool(account.credentials_encrypted), "settings": dict(account.settings or {}),
+        "upkeep_warnings": account.upkeep_warnings,
+        "upkeep_at": account.upkeep_at.isoformat() if account.upkeep_at else None,
+        "quota": account.quota, "quota_at": account.quota_at.isoformat() if account.quota_at else None,
     }
 
 
@@ -102,11 +113,40 @@ def account_data(settings: Settings, account: ChannelAccount) -> AccountData:
     def save(credentials: Mapping[str, Any]) -> None:  # a channel refreshed a token: keep it, encrypted
         store_credentials(settings, account_id, dict(credentials))
 
+    def quota(figures: Mapping[str, Any]) -> None:  # a platform said how much quota is left
+        record_quota(account_id, figures)
+
     return AccountData(
         id=account.id, channel=account.channel, name=account.name, mode=account.mode,
         api_base=account.api_base, credentials=decrypt_credentials(settings, account.credentials_encrypted),
-        settings=merged, save_credentials=save,
+        settings=merged, save_credentials=save, report_quota=quota,
     )
+
+
+def _own_update(what: str, account_id: int, **values: Any) -> None:
+    """One UPDATE of the account row in a transaction of its own; a failure is logged, not raised."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.db import session_scope
+
+    try:
+        with session_scope() as session:
+            session.execute(update(ChannelAccount).where(ChannelAccount.id == account_id).values(**values))
+    except SQLAlchemyError:
+        log.warning("could not record the %s of account %s", what, account_id, exc_info=True)
+
+
+def record_quota(account_id: int, figures: Mapping[str, Any]) -> None:
+    """Keep the latest quota a platform reported for the account (see AccountData.note_quota)."""
+    from services.models import utcnow
+
+    _own_update("quota", account_id, quota=dict(figures), quota_at=utcnow())
+
+
+def record_upkeep(account_id: int, warnings: list[str], at: Any) -> None:
+    """Keep what the account's upkeep said last ([] when all was well) and when."""
+    _own_update("upkeep warnings", account_id, upkeep_warnings=list(warnings), upkeep_at=at)
 
 
 def store_credentials(settings: Settings, account_id: int, credentials: dict[str, Any]) -> None:
@@ -123,14 +163,13 @@ def store_credentials(settings: Settings, account_id: int, credentials: dict[str
 
 def maintain_accounts(settings: Settings, now: Any = None) -> dict[str, list[str]]:
     """Run every enabled live account's channel upkeep (token refresh and renewal); returns
-    "channel/name" -> warnings for ops (English). One account's failure never stops the rest."""
-    import logging
+    "channel/name" -> warnings for ops (English), and keeps each account's warnings ([] when
+    none) on its row for account health. One account's failure never stops the rest."""
     from datetime import datetime, timezone
 
     from channels import get_channel
     from services.db import session_scope
 
-    log = logging.getLogger("fanout.accounts")
     now = now or datetime.now(timezone.utc)
     with session_scope() as session:
         accounts = [account_data(settings, a) for a in list_accounts(session, enabled_only=True)
@@ -144,6 +183,7 @@ def maintain_accounts(settings: Settings, now: Any = None) -> dict[str, list[str
             warnings = [f"upkeep failed: {exc.__class__.__name__}: {exc}"]
         for warning in warnings:
             log.warning("account %s: %s", where, warning)
+        record_upkeep(account.id, list(warnings), now)
         if warnings:
             report[where] = list(warnings)
     return report

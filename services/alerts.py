@@ -9,7 +9,7 @@ Rules (thresholds are settings; 0 turns a rule off):
 | `queue_old` | the oldest waiting delivery is older than N minutes | FANOUT_ALERT_QUEUE_MINUTES (30) |
 | `no_worker` | no live worker serves the media or publish queue | — |
 | `beat_silent` | beat has not ticked for N minutes | FANOUT_ALERT_BEAT_MINUTES (5) |
-| `token_expiry` | a live account's credential `*expires_at` is within N days | FANOUT_ALERT_TOKEN_DAYS (7) |
+| `token_expiry` | a live account's credential a person must renew (account_health.authorisation_expiries) expires within N days | FANOUT_ALERT_TOKEN_DAYS (7) |
 
 `check` evaluates every rule into a set of firing conditions, each with a stable key
 ("failed:42", "no_worker:publish"). A key without an open alert row opens one and is sent
@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.account_health import authorisation_expiries
 from services.config import Settings
 from services.dashboard import BEAT_TICK
 from services.models import Alert, ChannelAccount, ControlFlag, Delivery, DeliveryState as S, Slot, utcnow
@@ -99,15 +100,9 @@ def conditions(session: Session, settings: Settings, now: datetime) -> list[Cond
         for account in session.scalars(select(ChannelAccount).where(ChannelAccount.enabled.is_(True),
                                                                     ChannelAccount.mode == "live")):
             credentials = decrypt_credentials(settings, account.credentials_encrypted)
-            for key, value in sorted(credentials.items()):
-                if not key.endswith("expires_at") or not value:
-                    continue
-                try:
-                    expires = _aware(datetime.fromisoformat(str(value)))
-                except ValueError:
-                    continue
+            for key, expires in sorted(authorisation_expiries(credentials).items()):
                 if expires <= horizon:
-                    what = {"refresh_expires_at": "刷新令牌", "access_expires_at": "访问令牌"}.get(key, "授权")
+                    what = {"refresh_expires_at": "刷新令牌"}.get(key, "授权")
                     out.append(Condition(f"token_expiry:{account.id}:{key}", "token_expiry",
                                          f"授权即将过期：{names.get(account.channel, account.channel)}「{account.name}」"
                                          f"的{what}将于 {expires.astimezone(timezone(timedelta(hours=8))):%m月%d日 %H:%M} 过期，"

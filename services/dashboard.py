@@ -4,7 +4,8 @@
 concurrency, last heartbeat), queue depths, deliveries by state and channel, throughput and
 failures per hour over the last 24 hours and per day over the last 30 days, the oldest waiting
 delivery, beat's last tick, the next releases due and whether each has its story, outbox
-packages waiting, and the rendition cache's size. Everything is computed at request time from
+packages waiting, the rendition cache's size and hit rate, and how long encodes took per
+profile (services/rendition_stats.py). Everything is computed at request time from
 what every process shares (the same source as /metrics): no process keeps state of its own.
 
 Beat's last tick is the `beat_tick` control row the tick task touches (`record_tick`); a
@@ -16,12 +17,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services import rendition_stats
 from services.config import Settings
 from services.metrics import by_state_total, snapshot
-from services.models import ControlFlag, Delivery, DeliveryState as S, RenditionRecord, Slot, utcnow
+from services.models import ControlFlag, Delivery, DeliveryState as S, Slot, utcnow
 from services.ops import live_workers
 
 BEAT_TICK = "beat_tick"
@@ -83,8 +85,6 @@ def overview(session: Session, settings: Settings, now: datetime | None = None) 
     upcoming = list(session.scalars(select(Slot).where(
         Slot.release_at >= now, Slot.release_at <= now + timedelta(hours=NEXT_RELEASES_HOURS),
         Slot.state.in_(["open", "filled"])).order_by(Slot.release_at, Slot.id).limit(20)))
-    cache_count, cache_bytes = session.execute(
-        select(func.count(), func.coalesce(func.sum(RenditionRecord.bytes), 0))).one()
     return {
         "now": now,
         "workers": live_workers(session),
@@ -98,6 +98,7 @@ def overview(session: Session, settings: Settings, now: datetime | None = None) 
                  "silent": tick_at is None or now - tick_at > BEAT_SILENT_AFTER},
         "next_releases": [{"slot": slot, "has_story": slot.story_id is not None} for slot in upcoming],
         "outbox_waiting": snap["outbox_waiting"],
-        "cache": {"renditions": int(cache_count), "bytes": int(cache_bytes)},
+        "cache": snap["cache"],
+        "render": rendition_stats.render_summary(session, now),
         "activity": activity(session, now),
     }

@@ -160,6 +160,14 @@ class RenditionRecord(Base):
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Cache bookkeeping (services/renditions.py; the ops dashboard and /metrics read it):
+    # times this rendition was served without encoding, times it had to be encoded (a row
+    # made before migration 0008 counts as the one encode that made it), and the last
+    # encode's share of its batch's wall time in seconds, and when that encode ran.
+    cache_hits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cache_misses: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    encode_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    encoded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class StoryStatus(str, enum.Enum):
@@ -418,6 +426,12 @@ class ChannelAccount(Base):
     credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the hourly upkeep (channel maintain()) last said — [] when all was well — and when;
+    # the last quota a platform reported for the account (services/accounts.record_quota).
+    upkeep_warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    upkeep_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quota: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    quota_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 # --------------------------------------------------------------------------- deliveries
@@ -524,6 +538,15 @@ class WorkerHeartbeat(Base):
     concurrency: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Load, as of the last heartbeat (services/ops.py): the host's load averages and CPUs,
+    # resident memory of the worker and its pool's processes, tasks running and finished.
+    load_1m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    load_5m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    load_15m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rss_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tasks_active: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tasks_done: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 @event.listens_for(AuditEvent, "before_update")

@@ -8,27 +8,40 @@ A rendition is made once and reused by every channel and every delivery that nam
 profile; the `renditions` table is the index and the media store holds the bytes. Two workers
 racing on the same rendition both encode and one row wins (the unique key decides); the
 stored bytes are written atomically, so nobody reads half a file.
+
+Each row also counts how it was asked for, in the database every process shares (ops read it:
+services/rendition_stats.py): `cache_hits` when `ensure_renditions` served it without encoding
+(found, or linked to an identical twin's file), `cache_misses` when it had to be encoded (the
+loser of a race counts its encode on the winner's row), and `encode_seconds` / `encoded_at`
+for the last encode. Encodes are batched (one decode for all of an image's renditions, one
+ffmpeg run for a clip's videos), so a batch is timed once and each rendition it made gets an
+equal share of its wall time. `all_cached` only looks and counts nothing. Counting is best
+effort: a failed counter update is logged and never fails the rendition.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from channels.base import Rendition
 from media.probe import sha256_file
 from services.config import Settings
 from services.db import session_scope
-from services.models import Asset, RenditionRecord
+from services.models import Asset, RenditionRecord, utcnow
 from services.storage import Storage
+
+log = logging.getLogger("fanout.renditions")
 
 
 def _to_rendition(record: RenditionRecord) -> Rendition:
@@ -125,6 +138,7 @@ def ensure_renditions(settings: Settings, storage: Storage, asset_sha256: str, p
     profiles = [get_profile(name) for name in dict.fromkeys(profile_names)]
     results: dict[str, tuple[Rendition, bool]] = {}
     missing = []
+    hits: list[int] = []
     with _unit_of_work(session) as work:
         asset = work.get(Asset, asset_sha256)
         if asset is None:
@@ -135,12 +149,14 @@ def ensure_renditions(settings: Settings, storage: Storage, asset_sha256: str, p
             record = _lookup(work, asset_sha256, profile, key)
             if record is not None and storage.exists(record.storage_key):
                 results[profile.name] = (_to_rendition(record), True)
+                hits.append(record.id)
                 continue
             twin = _twin(work, storage, asset_sha256, profile, key, output_signature)
-            if twin is not None:
+            if twin is not None:  # counted as a hit on the row that now points at the twin's file
                 results[profile.name] = (_to_rendition(_record(work, asset_sha256, profile, key, twin)), True)
                 continue
             missing.append(profile)
+        _count_hits(work, hits)
     if missing:
         for profile, (rendition, made) in _make(settings, storage, asset_sha256, source_key, missing,
                                                 params, session).items():
@@ -161,15 +177,36 @@ def _twin(session: Session, storage: Storage, asset_sha256: str, profile, key: s
     return None
 
 
-def _record(session: Session, asset_sha256: str, profile, key: str, like: RenditionRecord) -> RenditionRecord:  # noqa: ANN001
-    """Index `like`'s file under `profile` too (a stale row is repointed)."""
+def _count_hits(session: Session, ids: list[int]) -> None:
+    """One more cache hit on each of these rows (best effort: never fails the caller's work)."""
+    if not ids:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(update(RenditionRecord).where(RenditionRecord.id.in_(sorted(set(ids))))
+                            .values(cache_hits=RenditionRecord.cache_hits + 1))
+    except SQLAlchemyError:
+        log.warning("could not count %d rendition cache hits", len(ids), exc_info=True)
+
+
+def _record(session: Session, asset_sha256: str, profile, key: str, like: RenditionRecord,  # noqa: ANN001
+            *, encode_seconds: float | None = None) -> RenditionRecord:
+    """Index `like`'s file under `profile` too (a stale row is repointed), counting how it came:
+    encoded (`encode_seconds` given: a miss, and its time) or linked to a twin's file (a hit)."""
+    encoded = encode_seconds is not None
     record = _lookup(session, asset_sha256, profile, key)
     if record is None:
         record = RenditionRecord(asset_sha256=asset_sha256, profile=profile.name, profile_version=profile.version,
-                                 params=key)
+                                 params=key, cache_hits=0 if encoded else 1, cache_misses=1 if encoded else 0)
         session.add(record)
+    elif encoded:  # counted in SQL: another process may be counting on the same row
+        record.cache_misses = RenditionRecord.cache_misses + 1
+    else:
+        record.cache_hits = RenditionRecord.cache_hits + 1
     for field in ("storage_key", "mime", "bytes", "sha256", "width", "height", "duration"):
         setattr(record, field, getattr(like, field))
+    if encoded:
+        record.encode_seconds, record.encoded_at = encode_seconds, utcnow()
     session.flush()
     return record
 
@@ -187,15 +224,24 @@ def _make(settings: Settings, storage: Storage, asset_sha256: str, source_key: s
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         jobs = [(profile, Path(tmp) / f"{profile.name}.{profile_ext(profile)}") for profile in profiles]
         infos = {}
+        seconds: dict[str, float] = {}  # each rendition's share of its batch's wall time
+
+        def timed(batch: list, encode) -> None:  # noqa: ANN001 - (profile, path) pairs; the encode call
+            started = time.monotonic()
+            infos.update(zip((p.name for p, _ in batch), encode()))
+            share = (time.monotonic() - started) / len(batch)
+            seconds.update({p.name: share for p, _ in batch})
+
         images = [(p, out) for p, out in jobs if p.kind == "image"]
         videos = [(p, out) for p, out in jobs if p.kind == "video"]
         if images:
-            infos.update(zip((p.name for p, _ in images), render_images(source, images)))
+            timed(images, lambda: render_images(source, images))
         if videos:
-            infos.update(zip((p.name for p, _ in videos), render_videos(source, videos, **params.options())))
+            timed(videos, lambda: render_videos(source, videos, **params.options()))
         for profile, out in jobs:
             if profile.kind == "poster":
-                infos[profile.name] = render_poster(source, profile, out, start=params.start, end=params.end)
+                timed([(profile, out)], lambda p=profile, o=out: [render_poster(source, p, o, start=params.start,
+                                                                               end=params.end)])
         for profile, out in jobs:
             info = infos[profile.name]
             key = _effective(profile, params).key()
@@ -208,11 +254,14 @@ def _make(settings: Settings, storage: Storage, asset_sha256: str, source_key: s
                                    duration=info.duration)
             try:
                 with _unit_of_work(session) as work:
-                    record = _record(work, asset_sha256, profile, key, like)
+                    record = _record(work, asset_sha256, profile, key, like, encode_seconds=seconds[profile.name])
                     made[profile.name] = (_to_rendition(record), False)
-            except IntegrityError:  # another worker indexed the same rendition first
+            except IntegrityError:  # another worker indexed the same rendition first; ours was encoded too
                 with _unit_of_work(session) as work:
-                    made[profile.name] = (_to_rendition(_lookup(work, asset_sha256, profile, key)), False)
+                    winner = _lookup(work, asset_sha256, profile, key)
+                    work.execute(update(RenditionRecord).where(RenditionRecord.id == winner.id)
+                                 .values(cache_misses=RenditionRecord.cache_misses + 1))
+                    made[profile.name] = (_to_rendition(winner), False)
     return made
 
 

@@ -76,11 +76,15 @@ def ops_router(render: Callable[..., HTMLResponse], flash: Callable[[Request, st
         return {
             "now": data["now"].isoformat(), "queue_depth": data["queue_depth"], "totals": data["totals"],
             "by_channel": data["by_channel"], "outbox_waiting": data["outbox_waiting"], "cache": data["cache"],
+            "render": data["render"],
             "oldest_waiting": data["oldest_waiting"],
             "beat": {"at": data["beat"]["at"].isoformat() if data["beat"]["at"] else None,
                      "silent": data["beat"]["silent"], "summary": data["beat"]["summary"]},
             "workers": [{"hostname": w.hostname, "queues": w.queues, "pool": w.pool, "concurrency": w.concurrency,
-                         "last_seen": w.last_seen.isoformat()} for w in data["workers"]],
+                         "last_seen": w.last_seen.isoformat(),
+                         "load": [w.load_1m, w.load_5m, w.load_15m], "cpu_count": w.cpu_count,
+                         "rss_bytes": w.rss_bytes, "tasks_active": w.tasks_active, "tasks_done": w.tasks_done}
+                        for w in data["workers"]],
             "next_releases": [{"slot_id": r["slot"].id, "release_at": r["slot"].release_at.isoformat(),
                                "has_story": r["has_story"]} for r in data["next_releases"]],
             "activity": {"hours": data["activity"]["hours"], "days": data["activity"]["days"],

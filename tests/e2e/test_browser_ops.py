@@ -7,7 +7,11 @@ through the real workers and the real channel code. In the browser, ops opens �
 totals and the per-channel table show those numbers (checked against the database), the
 workers are listed. Ops opens 失败与异常, reads the platform's reason, clicks 重试; the workers
 publish it; the dashboard, refreshing itself without a reload, then counts two published and
-no failure. A screenshot of the dashboard is written to /tmp/ops-dashboard.png.
+no failure; the worker table shows each worker's load, memory and finished tasks, the cache
+card its hit rate. Then a 公众号 account (on its loopback fake) and a Douyin account whose
+refresh token was revoked get the hourly upkeep: 账号状态 shows the 公众号's daily quota as the
+fake reported it, the Douyin warning, and 平台未提供 for the webhooks. Screenshots of both pages
+go to /tmp/ops-dashboard.png and /tmp/ops-accounts.png.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.celery]
 
 SECRET = "e2e-ops-secret"
 SHOT = Path("/tmp/ops-dashboard.png")
+ACCOUNTS_SHOT = Path("/tmp/ops-accounts.png")
 
 
 def _states() -> dict[str, int]:
@@ -96,6 +101,38 @@ def test_ops_sees_the_numbers_retries_a_failure_and_sees_it_published(server: st
         page.evaluate("window.fanoutRefreshOps()")  # the panel's own refresh, without a reload
         expect(panel.locator(".totals")).to_contain_text("已发布 2")
         expect(panel.locator(".totals")).not_to_contain_text("失败")
+        workers_rows = panel.locator("table.workers tbody tr")
+        expect(workers_rows).to_have_count(2)
+        for i in range(2):  # load, memory and task counts from each worker's own heartbeat
+            expect(workers_rows.nth(i).locator("td").nth(5)).to_contain_text("MB")
+            expect(workers_rows.nth(i).locator("td").nth(4)).to_contain_text("核")
+        expect(panel.locator("section.cache h2")).to_contain_text("命中率")
         page.screenshot(path=str(SHOT), full_page=True)
         assert_real_png(SHOT)
         assert max(fake.posts.values()) == 1 and len(fake.posts) == 2  # the retry posted once
+
+    from services.accounts import maintain_accounts
+    from tests.fakes.douyin import FakeDouyin
+    from tests.fakes.wechat_mp import FakeWechatMp
+
+    with FakeWechatMp() as mp, FakeDouyin() as douyin:
+        mp.daily_quota, mp.submits = 100, 3
+        with session_scope() as session:
+            add_account(session, settings, "wechat_mp", "黄山区发布", api_base=mp.url,
+                        credentials={"appid": mp.appid, "secret": mp.secret})
+            add_account(session, settings, "douyin", "乡镇抖音号", api_base=douyin.url,
+                        credentials={**douyin.issue(), "refresh_token": "rft.revoked"})
+        report = maintain_accounts(settings)
+    assert list(report) == ["douyin/乡镇抖音号"], report
+    page.get_by_role("link", name="账号状态").click()
+    rows = page.locator("table.accounts tbody tr")
+    expect(rows).to_have_count(4)
+    gzh = rows.filter(has_text="黄山区发布")
+    expect(gzh.locator("td.quota")).to_contain_text("剩余 97 / 100 次（每天）")
+    expect(gzh.locator(".badge")).to_have_text("正常")
+    dy = rows.filter(has_text="乡镇抖音号")
+    expect(dy.locator(".badge")).to_have_text("注意")
+    expect(dy.locator("ul.upkeep-warnings li")).to_contain_text("could not refresh the access token")
+    expect(rows.filter(has_text="市融媒体平台").locator("td.quota")).to_have_text("平台未提供")
+    page.screenshot(path=str(ACCOUNTS_SHOT), full_page=True)
+    assert_real_png(ACCOUNTS_SHOT)

@@ -22,6 +22,9 @@ from the base class answer `{"errcode": -1, "errmsg": "system error"}`). What it
   repeats) — e.g. [1, 1, 0] or [1, 4]; 0 comes with article_id and article_detail.
 * `freepublish/batchget` {offset, count 1..20, no_content}: published articles, newest first.
 * `freepublish/delete` {article_id}: marks the article deleted (status 5, is_deleted).
+* `openapi/quota/get` {cgi_path}: {quota: {daily_limit, used, remain}} for
+  /cgi-bin/freepublish/submit (daily_limit is `daily_quota`, or `reported_daily_limit` when no
+  quota is enforced; used counts the submits), 76021 for a path the fake does not know.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class FakeWechatMp(FakePlatform):
         self.offset = 0.0
         self.ip_whitelisted = True
         self.daily_quota: int | None = None
+        self.reported_daily_limit = 100  # what openapi/quota/get says when daily_quota is None
         self.submit_error: tuple[int, str] | None = None
         self.status_sequence: list[int] = [0]
         self.force_token_error: int | None = None  # every token check answers this errcode
@@ -359,6 +363,19 @@ class FakeWechatMp(FakePlatform):
             if job.reached() == 0:
                 self._publish(job)
         return _ok(publish_id=publish_id, msg_data_id=int(publish_id))
+
+    @route("POST", "/cgi-bin/openapi/quota/get")
+    def quota_get(self, req: FakeRequest) -> FakeResponse:
+        if (refused := self._check_token(req)) is not None:
+            return refused
+        data, refused = self._json(req)
+        if refused is not None:
+            return refused
+        if data.get("cgi_path") != "/cgi-bin/freepublish/submit":
+            return _err(76021, "cgi_path not found")
+        with self._state:
+            limit = self.daily_quota if self.daily_quota is not None else self.reported_daily_limit
+            return _ok(quota={"daily_limit": limit, "used": self.submits, "remain": max(0, limit - self.submits)})
 
     def _publish(self, job: PublishJob) -> None:
         if job.article_id is not None:

@@ -12,6 +12,11 @@
   statuses, newest first.
 * `POST /2/statuses/destroy.json` (`id`): deletes the user's own status (20101 when there is no
   such status, 20102 when it is someone else's).
+* `GET /2/account/rate_limit_status.json`: Weibo's rate-limit report (ip_limit,
+  limit_time_unit "HOURS", remaining_ip_hits, remaining_user_hits, reset_time,
+  reset_time_in_seconds, user_limit). The fake ties it to its share limit: user_limit is
+  `posts_per_hour` and remaining_user_hits what is left of it this hour for the token;
+  ip_limit / remaining_ip_hits are `ip_limit` and what is left after every token's shares.
 
 Errors are non-200 with `{"request": path, "error_code": "<code as a string>", "error": msg}`.
 Controls: `expire_token`, `revoke_token`, `add_token`, `posts_per_hour`,
@@ -36,6 +41,7 @@ from tests.fakes.base import FakePlatform, FakeRequest, FakeResponse, route
 SHARE = "/2/statuses/share.json"
 TIMELINE = "/2/statuses/user_timeline.json"
 DESTROY = "/2/statuses/destroy.json"
+RATE_LIMIT_STATUS = "/2/account/rate_limit_status.json"
 _URL = re.compile(r"https?://\S+")
 _MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF87a", "image/gif"),
           (b"GIF89a", "image/gif"))
@@ -82,6 +88,7 @@ class FakeWeibo(FakePlatform):
         self.safe_domain = safe_domain
         self.posts_per_hour = posts_per_hour
         self.rate_limit_retry_after: float | None = None  # Retry-After header on 10023, if set
+        self.ip_limit = 10000  # rate_limit_status's ip_limit
         self.max_pic_bytes = max_pic_bytes
         self.max_length = max_length
         self.url_weight = url_weight
@@ -238,6 +245,25 @@ class FakeWeibo(FakePlatform):
             own = [s for s in reversed(self.statuses) if s["user"]["idstr"] == uid]
             return FakeResponse(200, {"statuses": own[:count], "total_number": len(own),
                                       "previous_cursor": 0, "next_cursor": 0})
+
+    @route("GET", RATE_LIMIT_STATUS)
+    def rate_limit_status(self, req: FakeRequest) -> FakeResponse:
+        with self._state:
+            token, denied = self._user(req)
+            if denied:
+                return denied
+            assert token is not None
+            self._rate_limited(token)  # drops shares older than the hour
+            sent = self._sent.get(token, deque())
+            every = sum(len(q) for q in self._sent.values())
+            reset_in = int(3600 - (time.monotonic() - sent[0])) if sent else 3600
+            reset_at = datetime.now(CST) + timedelta(seconds=reset_in)
+            return FakeResponse(200, {
+                "ip_limit": self.ip_limit, "limit_time_unit": "HOURS",
+                "remaining_ip_hits": max(0, self.ip_limit - every),
+                "remaining_user_hits": max(0, self.posts_per_hour - len(sent)),
+                "reset_time": reset_at.strftime("%Y-%m-%d %H:%M:%S"), "reset_time_in_seconds": reset_in,
+                "user_limit": self.posts_per_hour})
 
     @route("POST", DESTROY)
     def destroy(self, req: FakeRequest) -> FakeResponse:

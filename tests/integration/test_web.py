@@ -14,6 +14,7 @@ published in-process to the website and RSS, and neither /site/stories/<id>/ nor
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -583,3 +584,32 @@ def test_account_health_page_and_channels_login(app, queue, settings):
     assert page.status_code == 200 and "区融媒视频号" in page.text and "未登记视频号扫码登录时间" in page.text
     done = client.post(f"/ops/accounts/{channels}/login", data={"csrf": csrf_of(page.text)}, follow_redirects=True)
     assert "已登记「区融媒视频号」的视频号扫码登录" in done.text and "未登记视频号扫码登录时间" not in done.text
+    assert "平台未提供" in done.text and "未运行" in done.text  # no quota reported, no upkeep yet
+
+
+def test_account_page_shows_quota_and_upkeep_warnings_from_the_platforms(app, queue, settings):
+    """The upkeep against the 公众号 fake stores its quota answer; a Douyin account whose refresh
+    token was revoked gets its warning kept; /ops/accounts shows both, in Chinese around them."""
+    from datetime import datetime, timezone
+
+    from services.accounts import add_account, maintain_accounts
+    from services.db import session_scope
+    from services.users import create_user
+    from tests.fakes.douyin import FakeDouyin
+    from tests.fakes.wechat_mp import FakeWechatMp
+
+    with FakeWechatMp() as mp, FakeDouyin() as douyin:
+        mp.daily_quota, mp.submits = 100, 12
+        with session_scope() as session:
+            add_account(session, settings, "wechat_mp", "黄山区发布", api_base=mp.url,
+                        credentials={"appid": mp.appid, "secret": mp.secret})
+            add_account(session, settings, "douyin", "乡镇抖音号", api_base=douyin.url,
+                        credentials={**douyin.issue(), "refresh_token": "rft.revoked"})
+            create_user(session, "ops1", roles=["ops"], password="pw-ops1-1234")
+        report = maintain_accounts(settings, datetime.now(timezone.utc))
+    client = TestClient(app)
+    assert login(client, "ops1", "pw-ops1-1234").status_code == 303
+    page = client.get("/ops/accounts").text
+    assert "剩余 88 / 100 次（每天）" in page and "openapi/quota/get" in page
+    [warning] = report["douyin/乡镇抖音号"][:1]
+    assert "令牌维护提示" in page and warning in html.unescape(page)

@@ -93,6 +93,30 @@ def test_workers_report_heartbeats_on_their_queues(workers, settings):
     assert pools["media"] == "prefork" and pools["publish"] == "thread"
 
 
+def test_heartbeats_carry_load_memory_and_task_counts(workers, settings):
+    """Each worker's heartbeat reports the host's load, its memory and its finished tasks — on
+    the prefork pool too, whose tasks run in child processes."""
+    import os
+
+    from services.ops import live_workers
+
+    queue = worker.task_queue()
+    queue.prepare_review(999_999)  # media queue (prefork): no such version, done at once
+    queue.reconcile(999_999)  # publish queue (threads): no such delivery, skipped at once
+    deadline = time.monotonic() + 60
+    while True:
+        with session_scope() as session:
+            alive = {w.queues: w for w in live_workers(session)}
+        if all(alive.get(q) is not None and (alive[q].tasks_done or 0) >= 1 for q in ("media", "publish")):
+            break
+        assert time.monotonic() < deadline, {q: (w.tasks_active, w.tasks_done) for q, w in alive.items()}
+        time.sleep(0.5)
+    for w in alive.values():
+        assert w.load_1m is not None and w.load_1m >= 0 and w.cpu_count == os.cpu_count()
+        assert w.rss_bytes > 20 * 1024 * 1024  # a Celery worker with its pool, not a made-up number
+        assert w.tasks_active >= 0
+
+
 def test_redis_keys_carry_the_install_prefix(workers, settings):
     """Two installs (or two test runs) sharing one Redis never consume each other's tasks."""
     if not settings.broker_url:

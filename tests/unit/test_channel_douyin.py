@@ -215,6 +215,22 @@ def test_unknown_outcome_then_reconcile(fake: FakeDouyin, lib: MediaLibrary) -> 
     assert max(fake.posts.values()) == 1
 
 
+@pytest.mark.parametrize("code,setup", [("2190001", lambda f: f.set_quota(0)),
+                                        ("28003017", lambda f: f.fail_next(CREATE, 28003017)),
+                                        ("2100004", lambda f: f.fail_next(CREATE, 2100004))],
+                         ids=["quota-2190001", "quota-28003017", "busy-is-not-quota"])
+def test_a_quota_error_reports_none_left(fake: FakeDouyin, lib: MediaLibrary, code: str, setup: Setup) -> None:
+    seen: list[dict] = []
+    setup(fake)
+    with pytest.raises(TransientChannelError):
+        publish(lib, replace(account_for(fake), report_quota=seen.append), 6)
+    if code == "2100004":
+        assert seen == []  # busy says nothing about the quota
+    else:
+        assert seen == [{"remaining": 0, "limit": None, "period": None, "resets_at": None,
+                         "what": "open-platform call quota", "source": f"error {code}"}]
+
+
 def test_a_failed_status_call_after_posting_still_returns_the_receipt(fake: FakeDouyin, lib: MediaLibrary) -> None:
     fake.fail_next(DATA, 2100004)
     post, receipt = publish(lib, account_for(fake), 5)

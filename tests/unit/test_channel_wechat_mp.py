@@ -261,6 +261,29 @@ def test_daily_quota_waits_until_shanghai_midnight(ch, lib, fake, monkeypatch):
     assert len(fake.drafts) == 1 and sum(fake.posts.values()) == 1
 
 
+def test_quota_reported_by_maintain_and_by_the_daily_quota_error(ch, lib, fake, monkeypatch):
+    """openapi/quota/get (asked only when someone records quotas) and errcode 45009 both reach
+    note_quota; the daily quota resets at midnight in Asia/Shanghai."""
+    seen: list[dict] = []
+    now = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)  # 23:30 in Asia/Shanghai
+    monkeypatch.setattr(WechatMpChannel, "now", lambda self: now)
+    fake.daily_quota = 2
+    ch.publish(rendered(ch, lib), account_for(fake))
+    assert ch.maintain(account_for(fake), now) == [] and "/cgi-bin/openapi/quota/get" not in fake.paths()
+    recording = replace(account_for(fake), report_quota=seen.append)
+    assert ch.maintain(recording, now) == []
+    midnight = "2026-11-23T00:00:00+08:00"
+    assert seen == [{"remaining": 1, "limit": 2, "period": "day", "resets_at": midnight,
+                     "what": "freepublish/submit calls per day", "source": "openapi/quota/get"}]
+    ch.publish(rendered(ch, lib, 8), recording)
+    with pytest.raises(TransientChannelError):
+        ch.publish(rendered(ch, lib, 9), recording)
+    assert seen[-1] == {"remaining": 0, "limit": None, "period": "day", "resets_at": midnight,
+                        "what": "daily API quota", "source": "errcode 45009"}
+    fake.inject("/cgi-bin/openapi/quota/get", 76022, "could not use this cgi_path")
+    assert ch.maintain(recording, now) == [] and len(seen) == 2  # a failed quota query is only a missing number
+
+
 @pytest.mark.parametrize("code,retry_after", [("-1", WechatMpChannel.busy_retry_after),
                                               ("45011", WechatMpChannel.minute_quota_retry_after)])
 def test_busy_codes_carry_retry_after(ch, lib, fake, code, retry_after):

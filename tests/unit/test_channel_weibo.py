@@ -573,6 +573,34 @@ def test_maintain_warns_before_the_token_expires(credentials: dict, expected: st
         assert len(warnings) == 1 and expected in warnings[0] and TOKEN not in warnings[0]
 
 
+def test_maintain_reports_the_quota_weibo_gives_when_someone_records_it(fake: FakeWeibo, lib: MediaLibrary) -> None:
+    """rate_limit_status.json → note_quota (only with a recorder: no extra call otherwise); a
+    rate-limit error is none left this hour, with Retry-After as the reset; a refused token warns."""
+    seen: list[dict] = []
+    fake.posts_per_hour = 3
+    WeiboChannel().publish(rendered(lib, 81), account(fake))
+    assert WeiboChannel().maintain(account(fake), NOW) == []
+    assert not [r for r in fake.requests if r.path.endswith("rate_limit_status.json")]  # nobody records: no call
+    recording = replace(account(fake), report_quota=seen.append)
+    assert WeiboChannel().maintain(recording, NOW) == []
+    assert seen[-1]["remaining"] == 2 and seen[-1]["limit"] == 3 and seen[-1]["period"] == "hour"
+    assert seen[-1]["source"] == "account/rate_limit_status" and "10000" in seen[-1]["what"]
+    reset = datetime.fromisoformat(seen[-1]["resets_at"])
+    assert NOW + timedelta(minutes=50) < reset <= NOW + timedelta(hours=1)
+
+    fake.rate_limit_retry_after = 120
+    fake.posts_per_hour = 1
+    with pytest.raises(TransientChannelError):
+        WeiboChannel().publish(rendered(lib, 82), recording)
+    assert seen[-1]["remaining"] == 0 and seen[-1]["source"] == "error 10023" and seen[-1]["period"] == "hour"
+    left = datetime.fromisoformat(seen[-1]["resets_at"]) - datetime.now(UTC)
+    assert timedelta(seconds=100) < left <= timedelta(seconds=120)
+
+    fake.expire_token(TOKEN)
+    warnings = WeiboChannel().maintain(recording, NOW)
+    assert len(warnings) == 1 and "21327" in warnings[0] and TOKEN not in warnings[0]
+
+
 # ----------------------------------------------------------------------------- the fake itself
 
 

@@ -67,3 +67,42 @@ def test_timestamps_round_trip_as_aware_utc(home):
     with session_scope() as session:
         stored = session.scalar(select(AuditEvent.at))
     assert stored == moment and stored.tzinfo is not None
+
+
+def test_0008_downgrades_and_upgrades_again_keeping_the_cache(home, database_url):
+    """0008 (cache counters, worker load, account upkeep/quota) goes down to 0007 and back up: a
+    rendition made before it counts as one miss and no hit; the head matches the models."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine, inspect
+
+    from services.db import dispose_engines
+    from services.migrations import alembic_config
+    from services.models import Base
+
+    config = alembic_config(database_url)
+    dispose_engines()
+    command.downgrade(config, "0007")
+    engine = create_engine(database_url)
+    try:
+        columns = {t: {c["name"] for c in inspect(engine).get_columns(t)}
+                   for t in ("renditions", "worker_heartbeats", "channel_accounts")}
+        assert not columns["renditions"] & {"cache_hits", "cache_misses", "encode_seconds", "encoded_at"}
+        assert not columns["worker_heartbeats"] & {"load_1m", "rss_bytes", "tasks_active", "tasks_done"}
+        assert not columns["channel_accounts"] & {"upkeep_warnings", "quota", "quota_at"}
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO assets (sha256, kind, mime, bytes, storage_key, original_name, created_at) "
+                              "VALUES (:s, 'image', 'image/jpeg', 1, 'k', '', CURRENT_TIMESTAMP)"), {"s": "a" * 64})
+            conn.execute(text("INSERT INTO renditions (asset_sha256, profile, profile_version, params, storage_key, "
+                              "mime, bytes, sha256, created_at) VALUES (:s, 'web_480', 1, '', 'r', 'image/jpeg', 5, "
+                              ":h, CURRENT_TIMESTAMP)"), {"s": "a" * 64, "h": "b" * 64})
+        engine.dispose()
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT cache_hits, cache_misses, encode_seconds FROM renditions")).one() == (
+                0, 1, None)
+            assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+            assert conn.scalar(text("SELECT version_num FROM alembic_version")) == current_head()
+    finally:
+        engine.dispose()
