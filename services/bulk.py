@@ -77,7 +77,7 @@ from services.users import require_role
 log = logging.getLogger("fanout.bulk")
 
 FORMATS = ("xlsx", "csv", "yaml")
-MANIFEST_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "yaml"}
+MANIFEST_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 MANIFEST_MAX_BYTES = 64 * 1024 * 1024  # 1,000 rows of the longest bodies stories.py allows fit
 MAX_ROWS = 1000
 ZIP_MAX_MEMBERS = 5000
@@ -353,8 +353,10 @@ def _decode(data: bytes, name: str, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _file_error(name, f"the {what} is not UTF-8 text (in Excel, save as “CSV UTF-8”)",
-                          "文件不是 UTF-8 编码（在 Excel 中请另存为“CSV UTF-8（逗号分隔）”）") from None
+        if what == "CSV file":  # Excel on Chinese Windows saves plain CSV as GBK
+            raise _file_error(name, f"the {what} is not UTF-8 text (in Excel, save as “CSV UTF-8”)",
+                              "文件不是 UTF-8 编码（在 Excel 中请另存为“CSV UTF-8（逗号分隔）”）") from None
+        raise _file_error(name, f"the {what} is not UTF-8 text", "文件不是 UTF-8 编码") from None
 
 
 def _read_csv(path: Path, name: str) -> list[tuple[int, list[Any]]]:
@@ -380,8 +382,12 @@ def _read_xlsx(path: Path, name: str) -> list[tuple[int, list[Any]]]:
         book.close()
 
 
-def _read_yaml(path: Path, name: str) -> tuple[list[Entry], list[str]]:
-    text = _decode(path.read_bytes(), name, "YAML file")
+def _read_yaml(path: Path, name: str, *, json: bool = False) -> tuple[list[Entry], list[str]]:
+    """YAML, or JSON (which YAML reads too, once its tab indentation is spaces: valid JSON has no
+    raw tab inside a string), with each entry numbered by the line it starts on."""
+    text = _decode(path.read_bytes(), name, "JSON file" if json else "YAML file")
+    if json:
+        text = text.replace("\t", " ")
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -448,8 +454,8 @@ def read_manifest(path: Path, *, name: str | None = None, fmt: str | None = None
     if size > MANIFEST_MAX_BYTES:
         raise _file_error(name, f"the manifest is larger than {MANIFEST_MAX_BYTES >> 20} MB",
                           f"导入清单超过 {MANIFEST_MAX_BYTES >> 20} MB")
-    if fmt == "yaml":
-        entries, ignored = _read_yaml(path, name)
+    if fmt in ("yaml", "json"):
+        entries, ignored = _read_yaml(path, name, json=fmt == "json")
     else:
         entries, ignored = _tabular(name, _read_xlsx(path, name) if fmt == "xlsx" else _read_csv(path, name))
     entries = [e for e in entries if not all(_blank(v) for v in e.values.values())]

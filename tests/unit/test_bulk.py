@@ -228,6 +228,8 @@ BAD_FILES = [
     ("csv not utf-8", "gbk.csv", GBK_CSV, [
         (0, "", "the CSV file is not UTF-8 text (in Excel, save as “CSV UTF-8”)",
          "文件不是 UTF-8 编码（在 Excel 中请另存为“CSV UTF-8（逗号分隔）”）")]),
+    ("yaml not utf-8", "gbk.yaml", "- 标题: 稿件\n".encode("gbk"), [
+        (0, "", "the YAML file is not UTF-8 text", "文件不是 UTF-8 编码")]),
     ("empty csv", "empty.csv", b"", [(0, "", "the manifest is empty: no header row, no stories",
                                      "导入清单是空的：没有表头，也没有稿件")]),
     ("header only", "header.csv", "标题,正文\n".encode(), [(0, "", "the manifest lists no stories",
@@ -361,6 +363,17 @@ def test_xlsx_and_yaml_with_english_columns(home, settings, storage, folder, cli
         version = session.get(Story, from_yaml.story_ids[0]).current
         assert version.review_state == "draft" and version.tags == ["甲", "乙"]
         assert [(m.role, m.alt) for m in version.media] == [("image", "替代文字")]
+
+
+def test_json_indented_with_tabs(home, settings, storage, folder):
+    import json
+
+    path = folder / "stories.json"
+    path.write_text(json.dumps({"stories": [{"title": "JSON 稿件", "body": "第一行\n\t缩进的第二行", "cover": "cover.jpg"}]},
+                               ensure_ascii=False, indent="\t"), encoding="utf-8")
+    result = run_import(storage, path)
+    with session_scope() as session:
+        assert session.get(Story, result.story_ids[0]).current.body_markdown == "第一行\n\t缩进的第二行"
 
 
 def test_campaign_labels_come_from_the_template(home, settings, storage, folder):
