@@ -280,6 +280,88 @@ def story_list(as_json: bool) -> None:
             click.echo(f"{row['id']:>5}  v{row['version']:<3} {row['status']:<10} {row['title']}")
 
 
+TEMPLATE_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".zip": "zip"}
+
+
+def _print_row_errors(errors) -> None:  # noqa: ANN001 - services.bulk.RowError list
+    """The manifest's problems as a table on stderr: row, column, what is wrong (English)."""
+    from services.exports import _display_width
+
+    table = [("row", "column", "problem")] + [(str(e.row) if e.row else "-", e.column or "-", e.message)
+                                              for e in errors]
+    widths = [max(_display_width(row[i]) for row in table) for i in (0, 1)]
+    for row in table:
+        cells = [row[i] + " " * (widths[i] - _display_width(row[i])) for i in (0, 1)]
+        click.echo(f"{cells[0]}  {cells[1]}  {row[2]}", err=True)
+
+
+@story.command("import")
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "as_user", default=None, help="the editor who owns the imported drafts")
+@click.option("--template", "template_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write a template manifest instead (.xlsx, .csv, .yaml, or .zip with its sample images)")
+def story_import(manifest: Path | None, as_user: str | None, template_out: Path | None) -> None:
+    """Import stories from MANIFEST (.xlsx, .csv, .yaml, .json, or a .zip with the media): all rows or none.
+
+    Prints the new story ids; on errors, a table of every bad row and column, and nothing is imported."""
+    from media.fsutil import write_bytes_atomic
+    from services import bulk
+    from services.db import session_scope
+
+    if template_out is not None:
+        if manifest is not None:
+            _fail("give a MANIFEST to import or --template FILE, not both")
+        fmt = TEMPLATE_SUFFIXES.get(template_out.suffix.lower())
+        if fmt is None:
+            _fail(f"--template writes .xlsx, .csv, .yaml or .zip, not {template_out.name!r}")
+        write_bytes_atomic(template_out, bulk.template_bytes(fmt))
+        click.echo(f"template: {template_out}")
+        return
+    if manifest is None:
+        _fail("give a MANIFEST to import (or --template FILE to write a template)")
+    if not manifest.is_file():
+        _fail(f"manifest not found: {manifest}")
+    _ready_db()
+    try:
+        with session_scope() as session:
+            actor = _as_user(session, as_user) if as_user else None
+            result = bulk.import_manifest(session, _storage(), manifest, actor=actor, work_dir=get_settings().cache_dir)
+    except bulk.ManifestError as exc:
+        _print_row_errors(exc.errors)
+        raise
+    for story_id in result.story_ids:
+        click.echo(story_id)
+    ignored = f" (ignored the export's columns: {', '.join(result.ignored_columns)})" if result.ignored_columns else ""
+    count = len(result.story_ids)
+    click.echo(f"imported {count} {'story' if count == 1 else 'stories'} from {result.manifest} as drafts{ignored}",
+               err=True)
+
+
+@story.command("export")
+@click.option("--from", "start_text", default=None, help="first day YYYY-MM-DD: stories written, edited or published")
+@click.option("--to", "end_text", default=None, help="last day YYYY-MM-DD")
+@click.option("--story", "story_ids", multiple=True, type=int, help="only this story (repeatable)")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "yaml"]), default="xlsx", show_default=True)
+@click.option("--media", "with_media", is_flag=True, help="write a zip of the manifest and its media (imports back)")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def story_export(start_text: str | None, end_text: str | None, story_ids: tuple[int, ...], fmt: str,
+                 with_media: bool, out: Path) -> None:
+    """Export stories (current version, review state) and their delivery records."""
+    from media.fsutil import write_bytes_atomic
+    from services import bulk
+    from services.db import session_scope
+
+    start, end = _date(start_text), _date(end_text)
+    _ready_db()
+    with session_scope() as session:
+        export = bulk.export_stories(session, start=start, end=end, story_ids=list(story_ids) or None)
+    if with_media:
+        bulk.write_zip(export, fmt, _storage(), out)
+    else:
+        write_bytes_atomic(out, bulk.serialise(export, fmt))
+    click.echo(f"wrote {len(export.stories)} stories and {len(export.deliveries)} delivery records to {out}")
+
+
 # --------------------------------------------------------------------------- review (三审三校)
 
 

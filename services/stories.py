@@ -131,6 +131,12 @@ def _probe_input(item: MediaInput):
     return name, info
 
 
+def check_media(item: MediaInput):  # noqa: ANN201 - (file name, media.probe.MediaInfo)
+    """Probe one file exactly as create_story will (type from its bytes, its role, in/out points),
+    storing nothing: for callers that check a whole batch before writing any of it (services/bulk.py)."""
+    return _probe_input(item)
+
+
 MIN_CLIP_SECONDS = 1.0
 
 

@@ -52,6 +52,7 @@ from services.secrets import session_secret
 from services.storage import open_storage
 from services.stories import MediaInput, StoryInput, create_story, get_story, list_stories
 from services.users import authenticate, get_user, require_role
+from services.web.bulk import bulk_router
 from services.web.calendar import calendar_router, calendar_url
 from services.web.ops import ops_router
 from services.web.outbox import outbox_router
@@ -77,8 +78,10 @@ ACTION_ZH = {
     "publish": "发布", "retract": "撤稿", "login": "登录", "login_failed": "登录失败", "password": "修改密码",
     "proofing": "修改校对词库", "outbox.posted": "登记人工发布", "delivery.retry": "重试发布",
     "delivery.reconcile": "重新核实", "delivery.give_up": "放弃发布", "account.login": "登记视频号登录",
+    "import": "批量导入",
 }
-OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号"}
+OBJECT_ZH = {"story": "稿件", "user": "用户", "wordlist": "词表", "delivery": "发布任务", "account": "渠道账号",
+             "manifest": "导入清单"}
 FINDING_ZH = {"limit": "渠道限制", "sensitive": "敏感词", "typo": "错别字", "cover": "封面", "alt": "替代文字",
               "label": "栏目标识", "render": "无法生成"}
 PREVIEW_ORDER = {"website": 0, "rss": 1}  # then the other channels by name
@@ -433,6 +436,22 @@ def create_app() -> FastAPI:
     def flash(request: Request, message: str) -> None:
         request.session["flash"] = message
 
+    def stories_page(request: Request, session: Session, user: User, status_code: int = 200,
+                     **extra: Any) -> HTMLResponse:
+        """The story list (`/`), with the 批量导入 form's outcome when `extra` carries one."""
+        stories = list_stories(session, limit=200)
+        ids = [s.id for s in stories]
+        deliveries = list(session.scalars(select(Delivery).where(Delivery.story_id.in_(ids)))) if ids else []
+        by_story: dict[int, list[Delivery]] = {}
+        for d in deliveries:
+            by_story.setdefault(d.story_id, []).append(d)
+        rows = [{"story": s, "version": s.current, "channels": channel_states(by_story.get(s.id, []))}
+                for s in stories]
+        return render(request, "stories.html", status_code=status_code, user=user, rows=rows,
+                      accounts=list_accounts(session), **extra)
+
+    # Before /stories/{story_id}: /stories/export and /stories/import/… are not story ids.
+    app.include_router(bulk_router(render, flash, stories_page))
     app.include_router(calendar_router(render, flash))
     app.include_router(outbox_router(render, flash))
     app.include_router(ops_router(render, flash))
@@ -487,15 +506,7 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def story_list(request: Request, user: User = Depends(page_user),
                    session: Session = Depends(db_session, scope="function")) -> HTMLResponse:
-        stories = list_stories(session, limit=200)
-        ids = [s.id for s in stories]
-        deliveries = list(session.scalars(select(Delivery).where(Delivery.story_id.in_(ids)))) if ids else []
-        by_story: dict[int, list[Delivery]] = {}
-        for d in deliveries:
-            by_story.setdefault(d.story_id, []).append(d)
-        rows = [{"story": s, "version": s.current, "channels": channel_states(by_story.get(s.id, []))}
-                for s in stories]
-        return render(request, "stories.html", user=user, rows=rows, accounts=list_accounts(session))
+        return stories_page(request, session, user)
 
     @app.get("/stories/new", response_class=HTMLResponse, include_in_schema=False)
     def new_story_page(request: Request, user: User = Depends(page_user),
