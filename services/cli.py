@@ -33,6 +33,8 @@ class FanoutGroup(click.Group):
             return super().invoke(ctx)
         except FanoutError as exc:
             _fail(exc.message, exc.exit_code)
+        except click.exceptions.Exit:  # --help and ctx.exit(): click's own way out (a RuntimeError)
+            raise
         except (TimeoutError, RuntimeError) as exc:
             _fail(str(exc))
 

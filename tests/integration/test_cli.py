@@ -34,6 +34,13 @@ def test_help_lists_every_command(home):
         assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
 
 
+@pytest.mark.parametrize("command", [("story", "import"), ("delivery", "retry"), ("report",)])
+def test_a_subcommand_help_exits_zero_with_its_usage(home, command):
+    result = fanout(*command, "--help")
+    assert result.returncode == 0 and "error:" not in result.stderr
+    assert re.match(rf"Usage: .* {' '.join(command)} \[OPTIONS\]", result.stdout), result.stdout
+
+
 def test_accounts_never_show_credentials(home, tmp_path):
     secret_file = tmp_path / "wp.json"
     secret_file.write_text(json.dumps({"secret": "s3cr3t-value"}), encoding="utf-8")
