@@ -26,6 +26,10 @@ from services.users import require_role
 TITLE_MAX = 200
 SUMMARY_MAX = 500
 BODY_MAX = 50_000  # characters; channels cut further to their own limits
+# (field, limit, Chinese name): the columns' sizes in models.StoryVersion, checked before the
+# database would refuse them (PostgreSQL enforces VARCHAR lengths; SQLite does not)
+SHORT_FIELDS = (("short_title", 64, "短标题"), ("theme", 64, "主题"), ("unit", 128, "责任单位"),
+                ("label", 200, "活动标签"), ("project", 128, "民生实事项目"))
 EXT_BY_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
                "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 
@@ -80,6 +84,11 @@ def validate_story_input(data: StoryInput) -> None:
     if len(data.body_markdown) > BODY_MAX:
         raise ValidationError(f"body is {len(data.body_markdown)} characters; the limit is {BODY_MAX}",
                               f"正文共 {len(data.body_markdown)} 字，超过上限 {BODY_MAX} 字")
+    for field, limit, zh in SHORT_FIELDS:
+        value = getattr(data, field).strip()
+        if len(value) > limit:
+            raise ValidationError(f"{field} is {len(value)} characters; the limit is {limit}",
+                                  f"{zh}共 {len(value)} 字，超过上限 {limit} 字")
     videos = [m for m in data.media if m.role == "video"]
     if len(videos) > 1:
         raise ValidationError("a story carries at most one video", "每篇稿件最多一个视频")
