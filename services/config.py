@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # Deliveries of one story version on one channel that need no encoding go out together: one
     # task renders once, claims and records the group in one statement or transaction and sends
     # the posts concurrently (services/dispatch.py `deliver`). 1 = one task per delivery.
-    publish_batch_size: int = Field(default=10, ge=1, le=50)
+    publish_batch_size: int = Field(default=20, ge=1, le=50)
     log_format: str = "json"  # workers and beat: "json" (one object per line, with ids) or "text"
     metrics_token: str | None = None
     # Alerts (services/alerts.py): Apprise URLs, comma-separated; thresholds, 0 turns a rule off.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels import get_channel
@@ -25,7 +26,8 @@ from services.storage import Storage
 
 def story_data(session: Session, version: StoryVersion, release_at: datetime, *, public_url: str = "") -> StoryData:
     """The channel's view of a story version; `link` is its page on the site under `public_url`."""
-    author = session.get(User, version.created_by_id) if version.created_by_id else None
+    author = session.scalar(select(User.display_name).where(User.id == version.created_by_id)) \
+        if version.created_by_id else None
     media = tuple(
         MediaItem(role=m.role, sha256=m.asset_sha256, kind=m.asset.kind, mime=m.asset.mime, alt=m.alt,
                   caption=m.caption, width=m.asset.width, height=m.asset.height, duration=m.asset.duration,
@@ -35,7 +37,7 @@ def story_data(session: Session, version: StoryVersion, release_at: datetime, *,
         story_id=version.story_id, version=version.number, title=version.title, body_markdown=version.body_markdown,
         release_at=release_at, summary=version.summary, short_title=version.short_title,
         tags=tuple(version.tags or ()), theme=version.theme, unit=version.unit, label=version.label,
-        author=(author.display_name if author else ""), media=media,
+        author=author or "", media=media,
         link=(public_url.rstrip("/") + f"/stories/{version.story_id}/") if public_url else "",
     )
 

@@ -372,12 +372,11 @@ def approved_hashes(session: Session, version_id: int, account_ids: list[int]) -
             .order_by(ChannelApproval.id)):
         if post_hash:
             reapproved[account_id] = post_hash  # the latest re-approval wins
-    final = None
-    if wanted - reapproved.keys():
-        final = session.scalar(select(Signature).where(
+    signed: dict[str, str] = {}
+    if wanted - reapproved.keys():  # the column alone: no reviewer (and roles) loaded
+        signed = session.scalar(select(Signature.post_hashes).where(
             Signature.version_id == version_id, Signature.level == 3, Signature.decision == "approve")
-            .order_by(Signature.id.desc()).limit(1))
-    signed = (final.post_hashes or {}) if final else {}
+            .order_by(Signature.id.desc()).limit(1)) or {}
     return {a: reapproved.get(a) or signed.get(str(a)) for a in wanted}
 
 
