@@ -24,6 +24,11 @@ def registry() -> dict[str, type[Channel]]:
     return {cls.name: cls for cls in classes}
 
 
+def short_names() -> dict[str, str]:
+    """Registry name → the short Chinese name tables, badges and reports show (one source)."""
+    return {name: cls.short_zh or cls.title_zh or name for name, cls in registry().items()}
+
+
 def get_channel(name: str) -> Channel:
     """An instance of the channel registered as `name`; KeyError names the known ones."""
     known = registry()

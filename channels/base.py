@@ -259,6 +259,7 @@ class Channel:
 
     name: ClassVar[str] = ""
     title_zh: ClassVar[str] = ""  # shown in the editor UI
+    short_zh: ClassVar[str] = ""  # the name in tables, badges and report columns (title_zh when empty)
     # Limits (None = no limit). `length_rule` names how the platform counts characters:
     # "chars" (code points), "weibo" (ceil((ascii + 2*non_ascii)/2), URLs count 10).
     title_max: ClassVar[int | None] = None

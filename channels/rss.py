@@ -59,6 +59,7 @@ class RssChannel(Channel):
 
     name: ClassVar[str] = "rss"
     title_zh: ClassVar[str] = "RSS 订阅"
+    short_zh: ClassVar[str] = "RSS"
     title_max: ClassVar[int | None] = 128
     body_max: ClassVar[int | None] = 100_000  # characters of Markdown
     summary_max: ClassVar[int] = 200  # characters of an automatic <description>

@@ -114,6 +114,7 @@ class WebhookChannel(Channel):
 
     name: ClassVar[str] = "webhook"
     title_zh: ClassVar[str] = "合作平台推送"
+    short_zh: ClassVar[str] = "合作平台"
     title_max: ClassVar[int | None] = 100  # ours
     body_max: ClassVar[int | None] = 100_000  # characters of Markdown (ours, like the website)
     summary_max: ClassVar[int] = 120

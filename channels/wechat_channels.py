@@ -63,6 +63,7 @@ class WechatChannelsChannel(Channel):
 
     name: ClassVar[str] = "wechat_channels"
     title_zh: ClassVar[str] = "微信视频号"
+    short_zh: ClassVar[str] = "视频号"
     title_max: ClassVar[int | None] = 16  # the short title (channels.md: 6–16 characters)
     short_title_min: ClassVar[int] = 6
     cuts_text: ClassVar[bool] = True  # the short title is cut from a long title (proofing warns only)

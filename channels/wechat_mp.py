@@ -240,6 +240,7 @@ class WechatMpChannel(Channel):
 
     name: ClassVar[str] = "wechat_mp"
     title_zh: ClassVar[str] = "微信公众号"
+    short_zh: ClassVar[str] = "公众号"
     title_max: ClassVar[int | None] = 32
     body_max: ClassVar[int | None] = 19_999  # characters of content HTML ("less than 20000")
     body_max_bytes: ClassVar[int] = 1_000_000  # UTF-8 bytes of content HTML ("less than 1 MB")

@@ -87,6 +87,7 @@ class WordpressChannel(Channel):
 
     name: ClassVar[str] = "wordpress"
     title_zh: ClassVar[str] = "WordPress 站点"
+    short_zh: ClassVar[str] = "WordPress"
     title_max: ClassVar[int | None] = 100  # ours: lists and tabs stay readable
     body_max: ClassVar[int | None] = 100_000  # characters of Markdown (ours, like the website)
     excerpt_max: ClassVar[int] = 120  # characters of summary after the label

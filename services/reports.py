@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels import short_names
 from services.exports import _display_width, _safe, sheet_title
 from services.models import ChannelAccount, Delivery, DeliveryState as S, Signature, Slot, Story, StoryVersion
 
@@ -36,8 +37,6 @@ ZONE = ZoneInfo("Asia/Shanghai")
 ON_TIME_MINUTES = 15
 LEVEL_ZH = {1: "初审", 2: "复审", 3: "终审"}
 CHANNEL_ORDER = ("website", "rss", "weibo", "douyin", "wechat_mp", "wechat_channels", "wordpress", "webhook")
-CHANNEL_ZH = {"website": "网站", "rss": "RSS", "weibo": "微博", "douyin": "抖音", "wechat_mp": "公众号",
-              "wechat_channels": "视频号", "wordpress": "WordPress", "webhook": "合作平台"}
 
 
 @dataclass
@@ -95,6 +94,8 @@ def statistics(session: Session, start: date, end: date) -> Report:
     series_names = dict(session.execute(select(Series.id, Series.name)).all())
     channels = [c for c in CHANNEL_ORDER if any(r.channel == c for r in rows)]
 
+    channel_zh = short_names()
+
     def grouped(key) -> list[list[object]]:  # noqa: ANN001 - a row -> group name function
         stories: dict[str, set[int]] = defaultdict(set)
         posts: dict[str, Counter] = defaultdict(Counter)
@@ -118,7 +119,7 @@ def statistics(session: Session, start: date, end: date) -> Report:
                         sum(failed.values())])
         return out
 
-    by_cols = ["稿件数", "发布条次", *[CHANNEL_ZH.get(c, c) for c in channels], "失败次数"]
+    by_cols = ["稿件数", "发布条次", *[channel_zh.get(c, c) for c in channels], "失败次数"]
     period = f"{start:%Y年%m月%d日}至{end:%Y年%m月%d日}"
     quarter = quarter_of(start)
     title = (f"民生实事宣传情况统计表（{start.year}年第{(start.month - 1) // 3 + 1}季度）"
@@ -129,7 +130,7 @@ def statistics(session: Session, start: date, end: date) -> Report:
         Table(f"按栏目统计（{period}）", ["序号", "栏目", *by_cols],
               grouped(lambda r: series_names.get(series_of.get(r.story_id)) or "单独发布")),
         Table(f"按账号统计（{period}）", ["序号", "渠道账号", *by_cols],
-              grouped(lambda r: f"{CHANNEL_ZH.get(r.channel, r.channel)}·{r.name}")),
+              grouped(lambda r: f"{channel_zh.get(r.channel, r.channel)}·{r.name}")),
     ]
     # on-time releases of series issues due in the range
     slots = session.execute(select(Slot.state, Slot.release_at, Slot.released_at).where(

@@ -42,6 +42,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, object_session
 from starlette.middleware.sessions import SessionMiddleware
 
+from channels import short_names
 from services import audit, dispatch, proofing, retraction, review, schedule
 from services.accounts import list_accounts, public_view
 from services.config import get_settings
@@ -66,10 +67,7 @@ STATE_ZH = {
     "retry_wait": "等待重试", "failed": "失败", "unknown": "结果待核实", "retracted": "已撤回", "held": "已暂停",
     "outbox": "待人工发布", "retracting": "撤回中",
 }
-CHANNEL_ZH = {
-    "website": "网站", "rss": "RSS", "weibo": "微博", "douyin": "抖音", "wechat_mp": "公众号",
-    "wechat_channels": "视频号", "wordpress": "WordPress", "webhook": "Webhook",
-}
+CHANNEL_ZH = short_names()  # the channels' own short_zh (channels/__init__.py)
 STATUS_ZH = {"draft": "未发布", "published": "已发布", "retracted": "已撤回"}  # Story.status; review has its own
 ROLE_ZH = {"editor": "编辑", "reviewer": "审核", "ops": "运维", "admin": "管理员"}
 ACTION_ZH = {

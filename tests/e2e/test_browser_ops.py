@@ -84,7 +84,7 @@ def test_ops_sees_the_numbers_retries_a_failure_and_sees_it_published(server: st
         expect(panel.locator(".totals")).to_contain_text("失败 1")
         row = panel.locator("table.by-channel tbody tr")
         expect(row).to_have_count(1)
-        expect(row.locator("td").nth(0)).to_have_text("Webhook")
+        expect(row.locator("td").nth(0)).to_have_text("合作平台")
         expect(row.locator("td").nth(1)).to_have_text("1")  # published
         expect(row.locator("td").nth(3)).to_have_text("1")  # failed
         expect(panel).to_contain_text("publish")  # the publish worker is listed
