@@ -273,6 +273,9 @@ class Channel:
     label_on_video: ClassVar[bool] = False
     accepted_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/png", "image/webp", "video/mp4")
     min_seconds_between_requests: ClassVar[float] = 0.0
+    # How many accounts' posts one delivery task sends to this platform at once (a group task's
+    # size is the smaller of this and FANOUT_PUBLISH_BATCH_SIZE); None: the setting alone.
+    max_parallel_posts: ClassVar[int | None] = None
     supports_live: ClassVar[bool] = True
     supports_retract: ClassVar[bool] = True
     # Credentials a live account must have (DESIGN.md's names); without them it posts via the outbox.

@@ -111,6 +111,7 @@ class DouyinChannel(Channel):
     label_on_video: ClassVar[bool] = True
     accepted_types: ClassVar[tuple[str, ...]] = ("video/mp4", "image/jpeg", "image/png")
     min_seconds_between_requests: ClassVar[float] = 0.0
+    max_parallel_posts: ClassVar[int | None] = 4  # ours: each post uploads a video, chunked when large
     supports_live: ClassVar[bool] = True
     supports_retract: ClassVar[bool] = True
     credential_keys: ClassVar[tuple[str, ...]] = ("client_key", "access_token", "refresh_token", "open_id")

@@ -255,6 +255,7 @@ class WechatMpChannel(Channel):
     cover_max_bytes: ClassVar[int] = 10 * 1024 * 1024  # material/add_material image: 10 MB
     url_allowance: ClassVar[int] = 200  # characters reserved per image for its uploadimg URL
     min_seconds_between_requests: ClassVar[float] = 0.0
+    max_parallel_posts: ClassVar[int | None] = 4  # ours: each post uploads images and polls freepublish
     supports_live: ClassVar[bool] = True
     supports_retract: ClassVar[bool] = True
     credential_keys: ClassVar[tuple[str, ...]] = ("appid", "secret")

@@ -244,6 +244,7 @@ class WeiboChannel(Channel):
     accepted_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/gif", "image/png")
     pic_max_bytes: ClassVar[int] = 5_000_000
     min_seconds_between_requests: ClassVar[float] = 0.5
+    max_parallel_posts: ClassVar[int | None] = 4  # ours: Weibo also limits per IP (10022), not only per token
     posts_per_hour: ClassVar[int] = 30  # per account; the dispatcher's throttle enforces it
     rate_limit_retry_after: ClassVar[float] = 600.0  # seconds, when a rate limit has no Retry-After
     summary_min: ClassVar[int] = 8  # a summary shorter than this (Weibo characters) is left out

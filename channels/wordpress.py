@@ -97,6 +97,7 @@ class WordpressChannel(Channel):
     video_profiles: ClassVar[tuple[str, ...]] = ("web_video", "web_poster")
     accepted_types: ClassVar[tuple[str, ...]] = ("image/jpeg", "image/png", "image/webp", "video/mp4")
     min_seconds_between_requests: ClassVar[float] = 0.0
+    max_parallel_posts: ClassVar[int | None] = 4  # ours: partner and department sites are often small hosts
     supports_live: ClassVar[bool] = True
     supports_retract: ClassVar[bool] = True
     credential_keys: ClassVar[tuple[str, ...]] = ("username", "app_password")

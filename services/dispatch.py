@@ -189,8 +189,11 @@ def plan_publication(session: Session, queue: TaskQueue, story_id: int, *, actor
     # Encodes go to the media queue; deliveries with nothing to encode render and publish on the
     # publish queue, a group per channel in one task (a fan-out to dozens of accounts is one
     # encode + a few tasks of N posts each).
-    size = max(1, batch_size or get_settings().publish_batch_size)
-    batches = [ids[n:n + size] for ids in light.values() for n in range(0, len(ids), size)]
+    setting = max(1, batch_size or get_settings().publish_batch_size)
+    batches = []
+    for channel_name, ids in light.items():
+        size = min(setting, get_channel(channel_name).max_parallel_posts or setting)
+        batches += [ids[n:n + size] for n in range(0, len(ids), size)]
     after_commit(session, lambda: ([queue.render(i) for i in heavy], [queue.deliver(b) for b in batches]))
     return PlanResult(story_id=story.id, version=version.number, created=created, existing=existing)
 

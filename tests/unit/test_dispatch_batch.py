@@ -86,6 +86,19 @@ def test_a_fan_out_is_a_few_group_tasks_each_rendering_once(home, settings, stor
     assert len(fake.posts) == 12 and set(fake.posts.values()) == {1}
 
 
+def test_a_channel_caps_how_many_posts_a_task_sends_at_once(home, settings, storage, tmp_path, fake,
+                                                            monkeypatch):
+    from channels.webhook import WebhookChannel
+
+    monkeypatch.setattr(WebhookChannel, "max_parallel_posts", 3)
+    _accounts(settings, fake, 7)
+    story_id = _approved_story(settings, storage, tmp_path)
+    queue = RecordingQueue()
+    with session_scope() as session:
+        dispatch.plan_publication(session, queue, story_id, batch_size=20)
+    assert [len(b) for b in queue.batches] == [3, 3, 1]
+
+
 def test_each_delivery_of_a_group_gets_its_own_outcome(home, settings, storage, tmp_path, fake):
     """One group, four answers: 200, 503 (transient), 400 (permanent), and a receiver that
     records the post but answers too late (outcome unknown → reconciled, never re-sent)."""
