@@ -320,9 +320,7 @@ def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: 
             if check == approved:
                 fine.append(delivery_id)
                 continue
-            reason = (f"the {job.channel} rendering of this version differs from what was approved; "
-                      "a 终审 reviewer must re-approve this channel" if approved else
-                      f"no approved rendering for this account ({job.channel}); a 终审 reviewer must approve it")
+            reason = _held_reason(job.channel, approved)
             transition(session, delivery_id, [S.RENDERING], S.HELD, worker=worker, message=reason,
                        post_json=post_json, post_hash=post_hash, last_error=reason, last_error_code="needs_reapproval")
             outcomes[delivery_id] = S.HELD.value
@@ -333,7 +331,7 @@ def _deliver_group(settings: Settings, storage: Storage, queue: TaskQueue, job: 
             if delivery_id not in fine:
                 continue
             account = job.accounts[account_id]
-            if ratelimit.account_interval(channel, account) > 0 or outbox.goes_to_outbox(channel, account):
+            if ratelimit.account_interval(channel, account.settings) > 0 or outbox.goes_to_outbox(channel, account):
                 alone.append(delivery_id)  # the single path waits for the slot / writes the package
             else:
                 now.append(delivery_id)
@@ -422,6 +420,14 @@ def _log_many(session: Session, rows: list[tuple[int, str, str, str]], worker: s
             for d, a, b, m in rows])
 
 
+def _held_reason(channel_name: str, approved: str | None) -> str:
+    """Why a rendering that is not the approved one waits for a 终审 reviewer."""
+    if approved:
+        return (f"the {channel_name} rendering of this version differs from what was approved; "
+                "a 终审 reviewer must re-approve this channel")
+    return f"no approved rendering for this account ({channel_name}); a 终审 reviewer must approve it"
+
+
 def _claim_many(session: Session, ids: list[int], expected: S, to: S, worker: str, message: str, *,
                 via: tuple[S, str] | None = None, **values: Any) -> list[int]:
     """`transition` for a group: one conditional UPDATE; returns the ids this call moved.
@@ -444,10 +450,9 @@ def _claim_many(session: Session, ids: list[int], expected: S, to: S, worker: st
 
 @logs.scoped
 def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, delivery_id: int, *,
-                    worker: str = "", then_publish: bool = True) -> str:
-    """planned → rendering → ready: make the renditions, run the channel's pure render.
-
-    `then_publish`: hand the publish to the publish queue (False: the caller publishes)."""
+                    worker: str = "") -> str:
+    """planned → rendering → ready: make the renditions, run the channel's pure render, hand the
+    publish to the publish queue."""
     with session_scope() as session:
         claimed = transition(session, delivery_id, [S.PLANNED, S.RETRY_WAIT], S.RENDERING, worker=worker,
                              extra_where=or_(Delivery.state == S.PLANNED.value, _due_retry("render")),
@@ -477,9 +482,7 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
             return _fail_or_retry(session, settings, queue, delivery_id, S.RENDERING, "render",
                                   f"{exc.__class__.__name__}: {exc}", "render", None, worker)
     if check != approved:
-        reason = (f"the {channel_name} rendering of this version differs from what was approved; "
-                  "a 终审 reviewer must re-approve this channel" if approved else
-                  f"no approved rendering for this account ({channel_name}); a 终审 reviewer must approve it")
+        reason = _held_reason(channel_name, approved)
         with session_scope() as session:
             transition(session, delivery_id, [S.RENDERING], S.HELD, worker=worker, message=reason,
                        post_json=post.to_json(), post_hash=post.content_hash(), last_error=reason,
@@ -490,8 +493,7 @@ def render_delivery(settings: Settings, storage: Storage, queue: TaskQueue, deli
         if transition(session, delivery_id, [S.RENDERING], S.READY, worker=worker, message="rendered",
                       post_json=post.to_json(), post_hash=post.content_hash(), last_error=None,
                       last_error_code=None, retry_stage=None, next_attempt_at=None):
-            if then_publish:
-                after_commit(session, lambda: queue.publish(delivery_id))
+            after_commit(session, lambda: queue.publish(delivery_id))
             return S.READY.value
     return "lost-claim"
 
@@ -503,12 +505,11 @@ def _post_with_paths(storage: Storage, post: Post) -> Post:
     return post.with_paths({f.key: str(storage.local_path(f.key)) for f in post.files})
 
 
-def _record_published(session: Session, delivery_id: int, receipt: Receipt, worker: str, message: str, *,
-                      mark_story: bool = True) -> bool:
+def _record_published(session: Session, delivery_id: int, receipt: Receipt, worker: str, message: str) -> bool:
     ok = transition(session, delivery_id, [S.PUBLISHING], S.PUBLISHED, worker=worker, message=message,
                     remote_id=receipt.remote_id, remote_url=receipt.url, published_at=utcnow(),
                     last_error=None, last_error_code=None, retry_stage=None, next_attempt_at=None)
-    if ok and mark_story:
+    if ok:
         story_id, version_id = session.execute(select(Delivery.story_id, Delivery.story_version_id)
                                                .where(Delivery.id == delivery_id)).one()
         _mark_story_published(session, story_id, version_id)
@@ -580,14 +581,13 @@ def publish_delivery(settings: Settings, storage: Storage, queue: TaskQueue, del
 
 
 def _settle(session: Session, settings: Settings, queue: TaskQueue, delivery_id: int, account: AccountData,
-            result: Receipt | BaseException, worker: str, *, mark_story: bool = True) -> str:
+            result: Receipt | BaseException, worker: str) -> str:
     """Record what one send came to (the delivery is `publishing`, claimed by this worker):
     a receipt → published; transient → retry_wait (or failed once out of attempts); permanent →
     failed with the platform's reason; anything else — OutcomeUnknownError, or a crash mid-call —
     may have been posted → unknown, and reconcile asks the platform."""
     if isinstance(result, Receipt):
-        if _record_published(session, delivery_id, result, worker, f"published as {result.remote_id}",
-                             mark_story=mark_story):
+        if _record_published(session, delivery_id, result, worker, f"published as {result.remote_id}"):
             log.info("delivery %s published on %s/%s as %s", delivery_id, account.channel, account.name,
                      result.remote_id)
             return S.PUBLISHED.value
@@ -621,9 +621,7 @@ def _throttle(settings: Settings, delivery_id: int) -> float:
                 due_at if due_at.tzinfo else due_at.replace(tzinfo=timezone.utc)) > utcnow():
             return 0.0  # not due: the claim skips it
         channel = get_channel(delivery.account.channel)
-        spacing = AccountData(id=delivery.account_id, channel=delivery.account.channel, name=delivery.account.name,
-                              settings=dict(delivery.account.settings or {}))
-        interval = ratelimit.account_interval(channel, spacing)
+        interval = ratelimit.account_interval(channel, delivery.account.settings)
         if interval <= 0:
             return 0.0  # no limit: no credentials decrypted on this hot path
         account = account_data(settings, delivery.account)

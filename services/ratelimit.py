@@ -25,6 +25,7 @@ import json
 import os
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 KEY_PREFIX = "fanout:rate:"
@@ -95,16 +96,22 @@ def limiter_for(settings: Any) -> RateLimiter:
     return FileLimiter(settings.run_dir / "ratelimit.json")
 
 
-def account_interval(channel: Any, account: Any) -> float:
-    """Seconds between two posts of one account (see the module docstring)."""
+def account_interval(channel: Any, account_settings: Mapping[str, Any] | None) -> float:
+    """Seconds between two posts of one account, from the channel and the account's own settings
+    (no credentials needed: see the module docstring)."""
+
+    def setting(key: str) -> Any:
+        value = (account_settings or {}).get(key)
+        return None if value in (None, "") else value
+
     candidates = [float(getattr(channel, "min_seconds_between_requests", 0.0) or 0.0)]
     per_hour = getattr(channel, "posts_per_hour", None)
     if per_hour:
         candidates.append(3600.0 / float(per_hour))
-    own = account.setting("posts_per_hour")
+    own = setting("posts_per_hour")
     if own:
         candidates.append(3600.0 / float(own))
-    own_interval = account.setting("min_interval_seconds")
+    own_interval = setting("min_interval_seconds")
     if own_interval:
         candidates.append(float(own_interval))
     return max(candidates)

@@ -9,14 +9,15 @@ concurrently, and each delivery still ends in exactly the state the single path 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services import dispatch, rendering
 from services.accounts import add_account
 from services.db import session_scope
-from services.models import Delivery, DeliveryLog, Story
+from services.models import Delivery, DeliveryLog, Story, utcnow
 from tests.fakes.webhook import FakeWebhookReceiver
 from tests.helpers import RecordingQueue, approve, make_story
 
@@ -124,8 +125,12 @@ def test_each_delivery_of_a_group_gets_its_own_outcome(home, settings, storage, 
 
     # the late answer had been recorded: reconcile finds it, and nothing is posted twice
     assert dispatch.reconcile_delivery(settings, storage, queue, unknown_id, worker="w1") == "published"
-    assert dispatch.publish_delivery(settings, storage, queue, by_outcome["retry_wait"].id, worker="w1") in (
-        "published", "skipped")  # skipped only when its retry is not due yet
+    retry_id = by_outcome["retry_wait"].id
+    assert dispatch.publish_delivery(settings, storage, queue, retry_id, worker="w1") == "skipped"  # not due yet
+    with session_scope() as session:  # its backoff has passed
+        session.execute(update(Delivery).where(Delivery.id == retry_id).values(
+            next_attempt_at=utcnow() - timedelta(seconds=1)))
+    assert dispatch.publish_delivery(settings, storage, queue, retry_id, worker="w1") == "published"
     assert set(fake.posts.values()) == {1}
 
 
@@ -161,7 +166,8 @@ def test_a_delivery_left_ready_by_a_lost_run_is_handed_to_the_single_path(home, 
     with session_scope() as session:
         plan = dispatch.plan_publication(session, queue, story_id)
     first = plan.created[0]
-    assert dispatch.render_delivery(settings, storage, queue, first, worker="lost", then_publish=False) == "ready"
+    # an earlier run rendered it (its own publish message lost with it)
+    assert dispatch.render_delivery(settings, storage, RecordingQueue(), first, worker="lost") == "ready"
     outcomes = dispatch.deliver(settings, storage, queue, queue.batches[0], worker="w1")
     assert outcomes[first] == "handed-on" and queue.of("publish") == [first]
     assert [outcomes[i] for i in plan.created[1:]] == ["published", "published"]

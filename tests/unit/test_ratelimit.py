@@ -63,8 +63,8 @@ def test_the_interval_is_the_strictest_of_channel_and_account():
 
     plain = AccountData(id=1, channel="weibo", name="a")
     strict = AccountData(id=2, channel="weibo", name="b", settings={"posts_per_hour": "6"})
-    assert ratelimit.account_interval(Weibo, plain) == 120.0
-    assert ratelimit.account_interval(Weibo, strict) == 600.0
+    assert ratelimit.account_interval(Weibo, plain.settings) == 120.0
+    assert ratelimit.account_interval(Weibo, strict.settings) == 600.0
 
 
 def test_a_throttled_publish_comes_back_later_and_changes_nothing(home, settings, storage, tmp_path):
