@@ -210,8 +210,7 @@ def deliver_delivery(self: Task, delivery_ids: list[int] | int) -> dict[str, str
     from services import dispatch
 
     settings, storage, queue = _context()
-    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
-    outcomes = dispatch.deliver(settings, storage, queue, [int(i) for i in ids], worker=_worker_name(self))
+    outcomes = dispatch.deliver(settings, storage, queue, delivery_ids, worker=_worker_name(self))
     return {str(k): v for k, v in outcomes.items()}
 
 
@@ -306,8 +305,7 @@ def _import_task_code(**_kwargs: Any) -> None:
     import channels
     from services import dispatch, retraction  # noqa: F401 - imported for their side effect: loaded
 
-    for name in channels.registry():
-        channels.get_channel(name)
+    channels.registry()  # imports every channel module
 
 DELIVERY_TASKS = frozenset({"fanout.render_delivery", "fanout.publish_delivery", "fanout.reconcile_delivery",
                             "fanout.retract_delivery", "fanout.deliver"})

@@ -333,27 +333,19 @@ class _KeptAdapter(requests.adapters.HTTPAdapter):
         pass
 
 
-_ADAPTER: list[_KeptAdapter] = []  # the one adapter of this process, made on first use
+_ADAPTERS: dict[int, _KeptAdapter] = {}  # by process id: a forked child never uses its parent's sockets
 _ADAPTER_LOCK = threading.Lock()
 POOL_HOSTS = 64  # hosts whose pools are kept (accounts of one platform share a host)
 POOL_PER_HOST = 64  # connections kept per host: a worker's threads × a group's concurrent sends
 
 
-def _forget_adapter_in_child() -> None:
-    _ADAPTER.clear()  # a forked child opens its own connections, never its parent's sockets
-
-
 def _shared_adapter() -> _KeptAdapter:
+    """This process's adapter, made on first use."""
+    pid = os.getpid()
     with _ADAPTER_LOCK:
-        if not _ADAPTER:
-            if not _ADAPTER_LOCK_REGISTERED:
-                os.register_at_fork(after_in_child=_forget_adapter_in_child)
-                _ADAPTER_LOCK_REGISTERED.append(True)
-            _ADAPTER.append(_KeptAdapter(pool_connections=POOL_HOSTS, pool_maxsize=POOL_PER_HOST))
-        return _ADAPTER[0]
-
-
-_ADAPTER_LOCK_REGISTERED: list[bool] = []  # the fork hook is registered once per process
+        if pid not in _ADAPTERS:
+            _ADAPTERS[pid] = _KeptAdapter(pool_connections=POOL_HOSTS, pool_maxsize=POOL_PER_HOST)
+        return _ADAPTERS[pid]
 
 
 class HttpClient:

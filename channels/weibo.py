@@ -381,7 +381,7 @@ class WeiboChannel(Channel):
         except ChannelError as exc:
             mapped = self._mapped(exc, "posting")
             if exc.code in RATE_LIMIT_CODES:  # none left this hour; Retry-After, if sent, says when
-                after = getattr(exc, "header_retry_after", None)
+                after = exc.header_retry_after
                 account.note_quota(remaining=0, period="hour", what=RATE_LIMIT_SCOPES[exc.code],
                                    resets_at=datetime.now(UTC) + timedelta(seconds=after) if after else None,
                                    source=f"error {exc.code}")

@@ -118,11 +118,7 @@ def exposition(session: Session, settings: Settings) -> tuple[bytes, str]:
             for (state, channel), n in sorted(data["deliveries"].items()):
                 deliveries.add_metric([state, channel], n)
             yield deliveries
-            buckets, total = [], 0
-            for bound in LATENCY_BUCKETS:
-                buckets.append((repr(bound), sum(1 for v in data["latencies"] if v <= bound)))
-            buckets.append(("+Inf", len(data["latencies"])))
-            total = sum(data["latencies"])
+            buckets, total = _histogram(data["latencies"], LATENCY_BUCKETS)
             yield HistogramMetricFamily("fanout_publish_latency_seconds",
                                         "Release to published, deliveries published in the last 24 hours",
                                         buckets=buckets, sum_value=total)

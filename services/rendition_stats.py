@@ -32,13 +32,10 @@ DASHBOARD_WINDOW = timedelta(days=7)  # render times on the dashboard: encodes o
 
 def cache_totals(session: Session) -> dict[str, Any]:
     """Renditions, bytes, hits, misses and the hit rate (None when nothing was looked up)."""
-    count, size, hits, misses = session.execute(select(
-        func.count(), func.coalesce(func.sum(RenditionRecord.bytes), 0),
-        func.coalesce(func.sum(RenditionRecord.cache_hits), 0),
-        func.coalesce(func.sum(RenditionRecord.cache_misses), 0))).one()
-    hits, misses = int(hits), int(misses)
-    return {"renditions": int(count), "bytes": int(size), "hits": hits, "misses": misses,
-            "hit_rate": hits / (hits + misses) if hits + misses else None}
+    rows = by_profile(session).values()
+    totals = {key: sum(row[key] for row in rows) for key in ("renditions", "bytes", "hits", "misses")}
+    done = totals["hits"] + totals["misses"]
+    return {**totals, "hit_rate": totals["hits"] / done if done else None}
 
 
 def by_profile(session: Session) -> dict[str, dict[str, int]]:

@@ -60,6 +60,17 @@ def add_site_accounts(session, settings) -> list[int]:  # noqa: ANN001
     return [add_account(session, settings, "website", "网站").id, add_account(session, settings, "rss", "RSS").id]
 
 
+def add_upkeep_accounts(session, settings, mp, douyin) -> None:  # noqa: ANN001
+    """A 公众号 account on the FakeWechatMp `mp` (its quota query answers) and a Douyin account on
+    the FakeDouyin `douyin` whose refresh token the platform revoked (its upkeep warns)."""
+    from services.accounts import add_account
+
+    add_account(session, settings, "wechat_mp", "黄山区发布", api_base=mp.url,
+                credentials={"appid": mp.appid, "secret": mp.secret})
+    add_account(session, settings, "douyin", "乡镇抖音号", api_base=douyin.url,
+                credentials={**douyin.issue(), "refresh_token": "rft.revoked"})
+
+
 def make_story(session, storage, tmp: Path, *, title: str = "测试稿件", body: str = "正文第一段。\n\n第二段。",  # noqa: ANN001
                with_video: bool = False, label: str = "群众满意度提升行动之测试篇", campaign: str | None = None) -> int:
     """A story by the desk editor; with `campaign` its label comes from the campaign's template."""

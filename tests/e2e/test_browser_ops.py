@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from tests.e2e.conftest import assert_real_png
 from tests.fakes.webhook import FakeWebhookReceiver
-from tests.helpers import approve, desk, make_story
+from tests.helpers import add_upkeep_accounts, approve, desk, make_story
 
 pytestmark = [pytest.mark.browser, pytest.mark.celery]
 
@@ -118,10 +118,7 @@ def test_ops_sees_the_numbers_retries_a_failure_and_sees_it_published(server: st
     with FakeWechatMp() as mp, FakeDouyin() as douyin:
         mp.daily_quota, mp.submits = 100, 3
         with session_scope() as session:
-            add_account(session, settings, "wechat_mp", "黄山区发布", api_base=mp.url,
-                        credentials={"appid": mp.appid, "secret": mp.secret})
-            add_account(session, settings, "douyin", "乡镇抖音号", api_base=douyin.url,
-                        credentials={**douyin.issue(), "refresh_token": "rft.revoked"})
+            add_upkeep_accounts(session, settings, mp, douyin)
         report = maintain_accounts(settings)
     assert list(report) == ["douyin/乡镇抖音号"], report
     page.get_by_role("link", name="账号状态").click()

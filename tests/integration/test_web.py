@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.helpers import RecordingQueue, approve
+from tests.helpers import RecordingQueue, add_upkeep_accounts, approve
 
 EDITOR = ("editor1", "editor-pass-123")
 OPS = ("ops1", "ops-pass-123")
@@ -592,7 +592,7 @@ def test_account_page_shows_quota_and_upkeep_warnings_from_the_platforms(app, qu
     token was revoked gets its warning kept; /ops/accounts shows both, in Chinese around them."""
     from datetime import datetime, timezone
 
-    from services.accounts import add_account, maintain_accounts
+    from services.accounts import maintain_accounts
     from services.db import session_scope
     from services.users import create_user
     from tests.fakes.douyin import FakeDouyin
@@ -601,10 +601,7 @@ def test_account_page_shows_quota_and_upkeep_warnings_from_the_platforms(app, qu
     with FakeWechatMp() as mp, FakeDouyin() as douyin:
         mp.daily_quota, mp.submits = 100, 12
         with session_scope() as session:
-            add_account(session, settings, "wechat_mp", "黄山区发布", api_base=mp.url,
-                        credentials={"appid": mp.appid, "secret": mp.secret})
-            add_account(session, settings, "douyin", "乡镇抖音号", api_base=douyin.url,
-                        credentials={**douyin.issue(), "refresh_token": "rft.revoked"})
+            add_upkeep_accounts(session, settings, mp, douyin)
             create_user(session, "ops1", roles=["ops"], password="pw-ops1-1234")
         report = maintain_accounts(settings, datetime.now(timezone.utc))
     client = TestClient(app)
